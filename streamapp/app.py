@@ -1,0 +1,107 @@
+"""The Faust app: settings in, every stage, table and web route wired.
+
+``faust -A streamapp.app worker`` and ``streamapp worker`` both load the module-level ``app``.
+This module only assembles: stage logic lives in the stage packages (``ingest/``,
+``identify/``, ``profiles/``, ``windows/``, ``sink/``), web routes in ``views/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import faust
+from aiohttp import web
+
+from streamapp import provision
+from streamapp.config import Settings, default_worker_id, load_settings
+from streamapp.observability.metrics import Metrics, create_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What every edge (agent, view) of one worker shares: settings, metrics, app, tables.
+
+    Built once per process in :func:`create_app`; stages receive it instead of reading globals.
+    """
+
+    settings: Settings
+    metrics: Metrics
+    worker_id: str
+    app: StreamApp
+    tables: dict[str, Any] = field(default_factory=dict)
+    aggregate_names: tuple[str, ...] = ()
+
+    @property
+    def web_app(self) -> web.Application:
+        """The worker's aiohttp application (Faust's web server), to add routes and middleware."""
+        return cast(web.Application, cast(Any, self.app.web).web_app)
+
+
+class StreamApp(faust.App):
+    """Faust's App plus one duty: create our topics before any consumer starts."""
+
+    runtime: Runtime
+
+    async def on_first_start(self) -> None:
+        """Create every topic (our own settings, never broker auto-create), then start."""
+        await super().on_first_start()
+        rt = self.runtime
+        specs = provision.required_topics(
+            rt.settings, tables=rt.tables.keys(), aggregates=rt.aggregate_names
+        )
+        await provision.create_topics(rt.settings, specs)
+
+
+def faust_broker_url(settings: Settings) -> str:
+    """Faust's broker URL list for the bootstrap servers (``kafka://a;kafka://b``)."""
+    hosts = [h.strip() for h in settings.kafka_bootstrap_servers.split(",") if h.strip()]
+    return ";".join(f"kafka://{h}" for h in hosts)
+
+
+def create_app(settings: Settings) -> StreamApp:
+    """Build the app for one worker process."""
+    worker_data = settings.data_dir / f"worker-{settings.web_port}"
+    app = StreamApp(
+        settings.app_id,
+        broker=faust_broker_url(settings),
+        store="rocksdb://",
+        datadir=str(worker_data),
+        autodiscover=False,
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        canonical_url=settings.web_url,
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        table_standby_replicas=settings.standby_replicas,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=settings.batch_max_events * 2,
+        broker_commit_every=settings.batch_max_events,
+        logging_config=None,
+    )
+    runtime = Runtime(
+        settings=settings,
+        metrics=create_metrics(),
+        worker_id=default_worker_id(settings),
+        app=app,
+    )
+    app.runtime = runtime
+
+    from streamapp import pipeline
+
+    pipeline.install(runtime)
+    return app
+
+
+app = create_app(load_settings())

@@ -1,0 +1,1 @@
+"""The embedded Apache Kafka broker for laptops and CI (Maven Central jars, KRaft)."""

@@ -1,0 +1,1 @@
+"""Cross-cutting: metrics and traces that every stage reports into."""

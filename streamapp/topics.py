@@ -1,0 +1,107 @@
+"""Topic names and Kafka header keys: the one place they are spelled.
+
+The dataflow, in the order data meets the topics::
+
+    events -> (validate) -> events.identify -> (identify) -> events.identified
+           -> (profiles, counters, windows) -> aggregates.<name>
+    rejected records -> events.dlq          trace lines -> streamapp.traces
+    Avro schemas -> streamapp.schemas (compacted)
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+EVENTS: Final = "events"
+"""User-facing input: Segment JSON, one event per record, keyed by the identity key."""
+
+EVENTS_IDENTIFY: Final = "events.identify"
+"""Internal: validated events re-keyed by identity key (anonymousId, else userId)."""
+
+EVENTS_IDENTIFIED: Final = "events.identified"
+"""Internal: events keyed by canonical user id, plus stitching hand-offs."""
+
+EVENTS_DLQ: Final = "events.dlq"
+"""Dead letters: original bytes, reason and origin in headers."""
+
+TRACES: Final = "streamapp.traces"
+"""Trace lines, one JSON record per event per stage; retention from settings."""
+
+SCHEMAS: Final = "streamapp.schemas"
+"""Compacted: Avro schemas keyed by their CRC-64-AVRO fingerprint (hex)."""
+
+AGGREGATE_PREFIX: Final = "aggregates."
+
+
+def aggregate_topic(name: str) -> str:
+    """The sink topic of one aggregate."""
+    return AGGREGATE_PREFIX + name
+
+
+def windows_topic(name: str) -> str:
+    """The internal repartition topic of one aggregate (partials keyed by aggregate key)."""
+    return f"windows.{name}"
+
+
+class Header:
+    """Kafka header keys (bytes values, UTF-8)."""
+
+    CORRELATION_ID: Final = "streamapp-cid"
+    ORIGIN_TOPIC: Final = "streamapp-origin-topic"
+    ORIGIN_PARTITION: Final = "streamapp-origin-partition"
+    ORIGIN_OFFSET: Final = "streamapp-origin-offset"
+    REASON: Final = "streamapp-reason"
+    DETAIL: Final = "streamapp-detail"
+    STAGE: Final = "streamapp-stage"
+    FAILED_AT: Final = "streamapp-failed-at"
+    INGEST: Final = "streamapp-ingest"
+
+
+class TopicNames:
+    """The topic names of one deployment: the constants above behind ``STREAMAPP_TOPIC_PREFIX``.
+
+    A prefix lets several deployments (or test runs) share one cluster without sharing topics.
+    """
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    @property
+    def events(self) -> str:
+        """User-facing input topic."""
+        return self.prefix + EVENTS
+
+    @property
+    def events_identify(self) -> str:
+        """Validated events keyed by identity key."""
+        return self.prefix + EVENTS_IDENTIFY
+
+    @property
+    def events_identified(self) -> str:
+        """Events keyed by canonical user id."""
+        return self.prefix + EVENTS_IDENTIFIED
+
+    @property
+    def events_dlq(self) -> str:
+        """Dead letters."""
+        return self.prefix + EVENTS_DLQ
+
+    @property
+    def traces(self) -> str:
+        """Trace lines."""
+        return self.prefix + TRACES
+
+    @property
+    def schemas(self) -> str:
+        """Avro schemas by fingerprint (compacted)."""
+        return self.prefix + SCHEMAS
+
+    def aggregate(self, name: str) -> str:
+        """Sink topic of one aggregate."""
+        return self.prefix + aggregate_topic(name)
+
+    def windows(self, name: str) -> str:
+        """Repartition topic of one aggregate."""
+        return self.prefix + windows_topic(name)

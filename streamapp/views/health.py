@@ -1,0 +1,45 @@
+"""``GET /health`` and ``GET /metrics``: is this worker up, what does it own, what has it counted.
+
+Both are open (no token): orchestrators and Prometheus scrape them. They reveal ids of workers and
+partitions and counts, never user data.
+"""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from streamapp.app import Runtime
+
+
+def _assignment(rt: Runtime) -> dict[str, list[int]]:
+    consumer = rt.app.consumer
+    by_topic: dict[str, list[int]] = {}
+    for tp in sorted(consumer.assignment()):
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return by_topic
+
+
+def install(rt: Runtime) -> None:
+    """Register ``/health`` and ``/metrics`` on the worker's web server."""
+
+    async def health(request: web.Request) -> web.Response:
+        body = {
+            "status": "ok",
+            "worker_id": rt.worker_id,
+            "url": rt.settings.web_url,
+            "app_id": rt.settings.app_id,
+            "assigned": _assignment(rt),
+            "rebalancing": bool(rt.app.rebalancing),
+        }
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(
+            body=rt.metrics.render(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    router = rt.web_app.router
+    router.add_get("/health", health)
+    router.add_get("/metrics", metrics)

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
 bash scripts/system-deps.sh
+if [ ! -d tests/clients/node/node_modules/@segment/analytics-node ]; then
+  echo "== installing @segment/analytics-node (npm)"
+  (cd tests/clients/node && npm install --no-package-lock --no-audit --no-fund --silent)
+fi
 
 echo "== ruff"
 $BIN/ruff check .

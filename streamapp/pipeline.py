@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 def install(rt: Runtime) -> None:
     """Install every stage and route on the runtime's app."""
+    from streamapp.ingest import agent as validate_stage
+    from streamapp.ingest import http as ingest_http
     from streamapp.views import health
 
     health.install(rt)
+    ingest_http.install(rt)  # POST /v1/*  -> topic events
+    validate_stage.install(rt)  # ① events -> events.identify | events.dlq

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import orjson
 from aiohttp import web
+from faust.exceptions import ConsumerNotStarted
 
 from streamapp.app import Runtime
 
@@ -24,12 +25,19 @@ def install(rt: Runtime) -> None:
     """Register ``/health`` and ``/metrics`` on the worker's web server."""
 
     async def health(request: web.Request) -> web.Response:
-        body = {
+        try:
+            assigned = _assignment(rt)
+        except ConsumerNotStarted:
+            starting = {"status": "starting", "worker_id": rt.worker_id}
+            return web.Response(
+                status=503, body=orjson.dumps(starting), content_type="application/json"
+            )
+        body: dict[str, object] = {
             "status": "ok",
             "worker_id": rt.worker_id,
             "url": rt.settings.web_url,
             "app_id": rt.settings.app_id,
-            "assigned": _assignment(rt),
+            "assigned": assigned,
             "rebalancing": bool(rt.app.rebalancing),
         }
         return web.Response(body=orjson.dumps(body), content_type="application/json")

@@ -91,7 +91,10 @@ def test_broker_keeps_topics_and_records_across_stop_and_start(tmp_path: Path) -
         broker("start")
         assert "answering" in broker("start")  # idempotent
         settings = load_settings(
-            {"STREAMAPP_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}", "STREAMAPP_DATA_DIR": str(tmp_path)}
+            {
+                "STREAMAPP_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+                "STREAMAPP_DATA_DIR": str(tmp_path),
+            }
         )
         asyncio.run(provision.create_topics(settings, [provision.TopicSpec(topic, 2)]))
         asyncio.run(produce(f"127.0.0.1:{port}", topic, [(b"a", b"1"), (b"b", b"2")]))

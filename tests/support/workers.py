@@ -24,9 +24,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http_json(
-    url: str, *, token: str | None = None, timeout_s: float = 10.0
-) -> tuple[int, Any]:
+def http_json(url: str, *, token: str | None = None, timeout_s: float = 10.0) -> tuple[int, Any]:
     """GET a URL; return (status, decoded JSON or text)."""
     req = urllib.request.Request(url)
     if token:

@@ -1,0 +1,57 @@
+"""The edge loop every stage agent runs: take a batch, handle it, then acknowledge it.
+
+Why not ``stream.take()``: it acknowledges a batch even when the handler raised (FIELD-NOTES), so a
+failure could commit offsets of records never processed. Here records are acknowledged only after
+the handler returned; Faust flushes the producer before it commits acknowledged offsets, so every
+output and changelog record of a batch is on the broker before its input offsets are committed.
+
+An unexpected error (not bad input: that is data and goes to the DLQ) ends the process at once,
+as a ``kill -9`` would: nothing past the last commit is committed, and the delivery contract
+(replay plus fencing) takes over at restart. Bad input never gets here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from streamapp.errors import DeadLetterLimitExceeded
+
+log = logging.getLogger(__name__)
+
+EXIT_CRASH = 70
+EXIT_DLQ_BREAKER = 3
+
+BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
+
+
+async def run_batches(
+    stream: Any, *, stage: str, max_events: int, within_s: float, handle: BatchHandler
+) -> None:
+    """Drive ``handle`` over batches of Faust events of ``stream``; ack each batch after it."""
+    async for batch in stream.noack_take(max_events, within_s):
+        try:
+            await handle(batch)
+        except asyncio.CancelledError:
+            raise
+        except DeadLetterLimitExceeded as exc:
+            log.critical("DEAD-LETTER BREAKER TRIPPED in stage %s: %s", stage, exc)
+            logging.shutdown()
+            os._exit(EXIT_DLQ_BREAKER)
+        except BaseException:
+            log.critical("stage %s failed; exiting without committing", stage, exc_info=True)
+            logging.shutdown()
+            os._exit(EXIT_CRASH)
+        for event in batch:
+            await stream.ack(event)
+
+
+def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> bytes | None:
+    """The value of the first header called ``name``."""
+    for key, value in headers or ():
+        if key == name:
+            return value
+    return None

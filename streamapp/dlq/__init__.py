@@ -1,0 +1,1 @@
+"""Dead letters: rejected records with their original bytes, reason and origin, and the breaker."""

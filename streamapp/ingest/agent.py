@@ -1,0 +1,148 @@
+"""Stage ① validate: ``events`` -> ``events.identify`` (re-keyed by identity key) or ``events.dlq``.
+
+Reads any producer's Segment JSON from the user-facing topic (the HTTP endpoint writes there too),
+validates it with the pure :mod:`streamapp.ingest.validate`, and forwards the normalised event keyed
+by its identity key, whatever key the producer used, with the correlation id and the record's
+origin (topic, partition, offset) in headers. A rejected record goes to the DLQ with its original
+bytes. Stateless: the identify stage fences the duplicates a replay of this stage produces, by
+the origin coordinates.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from streamapp.agents import header, run_batches
+from streamapp.app import Runtime
+from streamapp.dlq.breaker import DeadLetterBreaker
+from streamapp.dlq.letters import dead_letter
+from streamapp.events import Event, Origin, Rejection
+from streamapp.ingest.validate import decode_record
+from streamapp.observability.trace import sampled, trace_line
+from streamapp.topics import Header
+
+STAGE = "validate"
+NORMALISED_SLACK_BYTES = 1024
+
+
+def _new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+def install(rt: Runtime) -> None:
+    """Declare the ``events`` topic and the validate agent."""
+    app, names, settings = rt.app, rt.settings.topics, rt.settings
+    source = app.topic(names.events, key_serializer="raw", value_serializer="raw")
+    breaker = DeadLetterBreaker(STAGE, window=settings.dlq_window, max_ratio=settings.dlq_max_ratio)
+    metrics = rt.metrics
+
+    async def handle(batch: Sequence[Any]) -> None:
+        producer = app.producer
+        now_ms = int(time.time() * 1000)
+        started = time.perf_counter()
+        traced: list[tuple[str, int | None, Rejection | None]] = []
+        forwarded = 0
+        for fevent in batch:
+            msg = fevent.message
+            origin = Origin(msg.topic, msg.partition, msg.offset)
+            raw: bytes = msg.value if msg.value is not None else b""
+            result: Event | Rejection = decode_record(
+                raw,
+                received_at_ms=now_ms,
+                # Slack for what the HTTP endpoint adds (messageId, receivedAt, timestamp).
+                max_event_bytes=settings.max_event_bytes + NORMALISED_SLACK_BYTES,
+                new_message_id=_new_message_id,
+            )
+            if isinstance(result, Rejection):
+                cid_raw = header(msg.headers, Header.CORRELATION_ID)
+                cid = cid_raw.decode("utf-8", "replace") if cid_raw else _origin_cid(origin)
+                letter = dead_letter(
+                    result,
+                    original=raw,
+                    key=msg.key,
+                    origin=origin,
+                    correlation_id=cid,
+                    failed_at_ms=now_ms,
+                )
+                await producer.send(
+                    names.events_dlq, letter.key, letter.value, None, None, letter.headers
+                )
+                metrics.rejected.labels(STAGE, result.reason.value).inc()
+                metrics.produced.labels(names.events_dlq).inc()
+                traced.append((cid, None, result))
+                breaker.record(True)
+                continue
+            breaker.record(False)
+            cid = result.message_id
+            headers = [
+                (Header.CORRELATION_ID, cid.encode()),
+                (Header.ORIGIN_TOPIC, origin.topic.encode()),
+                (Header.ORIGIN_PARTITION, str(origin.partition).encode()),
+                (Header.ORIGIN_OFFSET, str(origin.offset).encode()),
+            ]
+            ingest = header(msg.headers, Header.INGEST)
+            if ingest is not None:
+                headers.append((Header.INGEST, ingest))
+            await producer.send(
+                names.events_identify,
+                result.identity_key.encode(),
+                orjson.dumps(result.body),
+                None,
+                None,
+                headers,
+            )
+            forwarded += 1
+            metrics.accepted.labels("kafka" if ingest is None else ingest.decode()).inc()
+            if sampled(cid, settings.trace_sample_rate):
+                traced.append((cid, result.event_time_ms, None))
+        metrics.stage_events.labels(STAGE).inc(len(batch))
+        metrics.produced.labels(names.events_identify).inc(forwarded)
+        per_event_s = (time.perf_counter() - started) / max(1, len(batch))
+        for cid, occurred_at_ms, rejection in traced:
+            line = _trace(rt, cid, per_event_s, occurred_at_ms, now_ms, rejection)
+            await producer.send(names.traces, cid.encode(), line, None, None, None)
+
+    @app.agent(source, name="validate")
+    async def validate(stream: Any) -> None:
+        await run_batches(
+            stream,
+            stage=STAGE,
+            max_events=settings.batch_max_events,
+            within_s=settings.batch_within_s,
+            handle=handle,
+        )
+
+    del validate
+
+
+def _origin_cid(origin: Origin) -> str:
+    """A deterministic correlation id for a record that carries none we can read."""
+    return f"{origin.topic}/{origin.partition}/{origin.offset}"
+
+
+def _trace(
+    rt: Runtime,
+    cid: str,
+    processing_s: float,
+    occurred_at_ms: int | None,
+    now_ms: int,
+    rejection: Rejection | None,
+) -> bytes:
+    detail = None
+    if rejection is not None:
+        detail = {"rejected": rejection.reason.value, "why": rejection.detail}
+    return trace_line(
+        correlation_id=cid,
+        topic=rt.settings.topics.events,
+        stage=STAGE,
+        processing_s=processing_s,
+        occurred_at_ms=occurred_at_ms,
+        processed_at_ms=now_ms,
+        host=rt.worker_id,
+        detail=detail,
+    )

@@ -1,0 +1,53 @@
+"""Who may call what: the bearer token for views, ops and the UI; write keys for ingest.
+
+One middleware decides for every route, from the route's path, so a new route is protected by
+default: only the paths in :data:`OPEN_PATHS` answer without credentials, and ``/v1/*`` checks
+write keys itself (the key may be in the body). A test walks every registered route to keep this
+true.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from streamapp.app import Runtime
+
+OPEN_PATHS = frozenset({"/health", "/metrics", "/ui/login", "/openapi.json"})
+INGEST_PREFIX = "/v1/"
+SESSION_COOKIE = "streamapp_token"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def token_ok(rt: Runtime, request: web.Request) -> bool:
+    """True when the request carries the API token (bearer header or the UI's cookie)."""
+    expected = rt.settings.api_token.encode()
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return hmac.compare_digest(auth[7:].strip().encode(), expected)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return cookie is not None and hmac.compare_digest(cookie.encode(), expected)
+
+
+def install(rt: Runtime) -> None:
+    """Put the access middleware in front of every route."""
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path in OPEN_PATHS or path.startswith(INGEST_PREFIX):
+            return await handler(request)
+        if not token_ok(rt, request):
+            if path.startswith("/ui") and request.method == "GET":
+                raise web.HTTPFound("/ui/login")
+            return web.json_response(
+                {"error": "bearer token required"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="streamapp"'},
+            )
+        return await handler(request)
+
+    rt.web_app.middlewares.append(require_token)

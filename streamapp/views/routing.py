@@ -1,0 +1,75 @@
+"""Answer a table read on any worker: serve it here when this worker owns the key, else forward.
+
+Faust's ``table_route`` forwards method and headers but no body and no loop guard; this does the
+same for GET with the query string kept, plus a hop header so two workers that disagree about
+ownership during a rebalance answer 503 instead of bouncing a request between them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from streamapp.app import Runtime
+
+log = logging.getLogger(__name__)
+
+HOP_HEADER = "X-Streamapp-Forwarded-By"
+FORWARD_TIMEOUT_S = 10.0
+
+
+def _ident(url: URL) -> tuple[str, int]:
+    return (url.host or "", int(url.port or 80))
+
+
+def owner_url(rt: Runtime, table: str, key: bytes) -> URL | None:
+    """The web URL of the worker that owns ``key`` in ``table``, or None when unknown."""
+    try:
+        return URL(str(rt.app.router.key_store(table, key)))
+    except (KeyError, ValueError, AttributeError):
+        return None
+
+
+async def route_or_serve(
+    rt: Runtime,
+    request: web.Request,
+    table: str,
+    key: bytes,
+    serve: Callable[[], Awaitable[web.Response]],
+) -> web.Response:
+    """Serve locally when this worker owns ``key``; otherwise forward the GET to the owner."""
+    dest = owner_url(rt, table, key)
+    here = URL(rt.settings.web_url)
+    if dest is None or _ident(dest) == _ident(here):
+        return await serve()
+    if request.headers.get(HOP_HEADER):
+        body = b'{"error":"ownership is moving (rebalance); retry"}'
+        return web.Response(
+            status=503, body=body, content_type="application/json", headers={"Retry-After": "1"}
+        )
+    target = request.url.with_scheme("http").with_host(dest.host or "").with_port(dest.port)
+    headers = {k: v for k, v in request.headers.items() if k.lower() in {"authorization", "accept"}}
+    headers[HOP_HEADER] = rt.worker_id
+    timeout = aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(target, headers=headers) as resp,
+        ):
+            payload = await resp.read()
+            return web.Response(
+                status=resp.status,
+                body=payload,
+                content_type=resp.content_type,
+                headers={"X-Streamapp-Served-By": resp.headers.get("X-Streamapp-Served-By", "")},
+            )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("forwarding %s to %s failed: %r", request.path, dest, exc)
+        body = b'{"error":"the owning worker did not answer; retry"}'
+        return web.Response(
+            status=503, body=body, content_type="application/json", headers={"Retry-After": "1"}
+        )

@@ -1,0 +1,1 @@
+"""State: the cross-cutting primitives every stateful stage shares (the replay fence)."""

@@ -1,0 +1,277 @@
+"""The combiner: a source batch of events pre-aggregated into partials, one per aggregate key.
+
+Runs on the partition that read the events (``events.identified``), before the re-key through
+``windows.<name>``. A :class:`Partial` carries both the pre-merged accumulators (the fast path:
+the owning partition merges a few accumulators instead of replaying every event) and one
+:class:`Contribution` per event (the slow path: per-event lateness and origin-offset fencing,
+needed only when a window already closed or a message is replayed). A contribution keeps the
+event's correlation id, origin coordinates and body, so a late event reaches the dead-letter topic
+as itself (its normalised body, as JSON text).
+
+Partials are cut at ``max_partial_bytes`` of event bodies (measured by the caller as the size of
+the record it read), so one message on the repartition topic stays below Kafka's message limit.
+
+Pure: the caller hands in events and drains partials; nothing here produces or reads the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+import orjson
+
+from streamapp.events import JSON, Event, JSONObject, Origin
+from streamapp.windows import _json
+from streamapp.windows.accumulator import Accumulator, EventValues
+from streamapp.windows.assign import windows_for
+from streamapp.windows.declare import Aggregate
+from streamapp.windows.paths import as_number, render_key, resolve, split_path
+
+DEFAULT_MAX_PARTIAL_BYTES: Final = 512 * 1024
+"""Half of Kafka's default 1 MB message limit, leaving room for accumulators and framing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One event inside a partial: enough to fence a replay and to report it late.
+
+    ``origin`` is where the event was read (``events.identified`` partition and offset); ``None``
+    disables fencing for it (tests, backfills from files). ``body_json`` is the event's body as
+    JSON text, kept as text so the owning partition never parses it unless the event is late
+    (then it is the dead letter's value).
+    """
+
+    correlation_id: str
+    event_time_ms: int
+    values: EventValues
+    origin: Origin | None
+    body_json: str
+
+    @property
+    def origin_offset(self) -> int:
+        """The origin offset, or -1 without an origin (then nothing is fenced)."""
+        return -1 if self.origin is None else self.origin.offset
+
+    def to_json(self) -> JSON:
+        """A compact array (one per event, so field names would dominate the partial's size)."""
+        origin: JSON = None if self.origin is None else list(self.origin)
+        numbers: JSON = dict(self.values.numbers)
+        return [
+            self.correlation_id,
+            self.event_time_ms,
+            origin,
+            numbers,
+            self.values.user_id,
+            self.body_json,
+        ]
+
+    @classmethod
+    def from_json(cls, data: object) -> Contribution:
+        """Read what :meth:`to_json` wrote: ``[cid, time, origin, numbers, user, body_json]``."""
+        if not isinstance(data, list) or len(data) != 6:
+            raise _json.WindowStateDecodeError("contribution", "expected an array of 6 members")
+        cid, event_time_ms, raw_origin, numbers, user, body_json = data
+        if not (
+            isinstance(cid, str)
+            and isinstance(event_time_ms, int)
+            and isinstance(numbers, dict)
+            and (user is None or isinstance(user, str))
+            and isinstance(body_json, str)
+        ):
+            raise _json.WindowStateDecodeError("contribution", "a member has the wrong type")
+        values = EventValues(
+            {
+                _json.as_str(k, "number path"): _json.as_float(v, "number")
+                for k, v in numbers.items()
+            },
+            user,
+        )
+        return cls(cid, event_time_ms, values, _origin_from_json(raw_origin), body_json)
+
+
+def _origin_from_json(data: object) -> Origin | None:
+    if data is None:
+        return None
+    topic, partition, offset = _json.as_list(data, "contribution origin")
+    return Origin(
+        _json.as_str(topic, "origin topic"),
+        _json.as_int(partition, "origin partition"),
+        _json.as_int(offset, "origin offset"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """What one source batch contributed to one aggregate key.
+
+    ``windows`` maps window start to the merged accumulator of the contributions in that window;
+    every contribution lies in the windows listed (and, for hopping windows, in several).
+    """
+
+    key: tuple[str, ...]
+    windows: Mapping[int, Accumulator]
+    contributions: tuple[Contribution, ...]
+
+    def to_json(self) -> JSONObject:
+        """An orjson-able object: the value written to ``windows.<name>``."""
+        windows: list[JSON] = [[start, acc.to_json()] for start, acc in self.windows.items()]
+        return {
+            "key": list(self.key),
+            "windows": windows,
+            "contributions": [c.to_json() for c in self.contributions],
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Partial:
+        """Read what :meth:`to_json` wrote."""
+        obj = _json.as_dict(data, "partial")
+        windows: dict[int, Accumulator] = {}
+        for item in _json.as_list(_json.field(obj, "windows", "partial"), "partial.windows"):
+            start, acc = _json.as_list(item, "partial window")
+            windows[_json.as_int(start, "window start")] = Accumulator.from_json(acc)
+        raw = _json.as_list(_json.field(obj, "contributions", "partial"), "contributions")
+        return cls(
+            key=_json.as_str_tuple(_json.field(obj, "key", "partial"), "partial.key"),
+            windows=windows,
+            contributions=tuple(Contribution.from_json(c) for c in raw),
+        )
+
+
+class Outcome(StrEnum):
+    """What :meth:`Combiner.add` did with an event; the edge counts the non-``added`` ones."""
+
+    ADDED = "added"
+    NOT_SELECTED = "not_selected"
+    MISSING_KEY = "missing_key"
+
+
+@dataclass(frozen=True, slots=True)
+class Extractor:
+    """An aggregate's selection and paths, split once: what is resolved per event."""
+
+    events: frozenset[str]
+    key: tuple[tuple[str, ...], ...]
+    numeric: tuple[tuple[str, tuple[str, ...]], ...]
+    counts_users: bool
+
+    @classmethod
+    def of(cls, aggregate: Aggregate) -> Extractor:
+        """The extractor of one (validated) aggregate."""
+        return cls(
+            events=frozenset(aggregate.events),
+            key=tuple(split_path(path) for path in aggregate.key_paths),
+            numeric=tuple((path, split_path(path)) for path in aggregate.numeric_paths),
+            counts_users=aggregate.counts_users,
+        )
+
+    def selects(self, event: Event) -> bool:
+        """Whether ``event`` counts (its name is listed, or no names are)."""
+        return not self.events or event.event_name in self.events
+
+    def key_of(self, event: Event) -> tuple[str, ...] | None:
+        """The rendered key values of ``event``, or ``None`` when a key field is missing/null."""
+        values = []
+        for segments in self.key:
+            value = render_key(resolve(event, segments))
+            if value is None:
+                return None
+            values.append(value)
+        return tuple(values)
+
+    def values_of(self, event: Event, user_id: str | None = None) -> EventValues:
+        """What ``event`` contributes to the measures.
+
+        ``user_id`` is the canonical user id (the key of ``events.identified``); without it the
+        event's own ``userId``, else its ``anonymousId``, stands in.
+        """
+        numbers = {}
+        for path, segments in self.numeric:
+            number = as_number(resolve(event, segments))
+            if number is not None:
+                numbers[path] = number
+        user = (user_id or event.user_id or event.anonymous_id) if self.counts_users else None
+        return EventValues(numbers=numbers, user_id=user)
+
+
+@dataclass(slots=True)
+class _Building:
+    windows: dict[int, Accumulator] = field(default_factory=dict)
+    contributions: list[Contribution] = field(default_factory=list)
+    size_bytes: int = 0
+
+
+class Combiner:
+    """Pre-aggregates the events of one source batch for one aggregate.
+
+    Usage per batch: :meth:`add` each event in offset order, then :meth:`drain` and send each
+    partial to ``windows.<name>`` keyed by :attr:`Partial.key`. Mutable; one per agent.
+    """
+
+    def __init__(
+        self, aggregate: Aggregate, *, max_partial_bytes: int = DEFAULT_MAX_PARTIAL_BYTES
+    ) -> None:
+        self._window = aggregate.window
+        self._extract = Extractor.of(aggregate)
+        self._max_partial_bytes = max_partial_bytes
+        self._building: dict[tuple[str, ...], _Building] = {}
+        self._done: list[Partial] = []
+
+    def add(
+        self,
+        event: Event,
+        *,
+        correlation_id: str,
+        size_bytes: int,
+        origin: Origin | None = None,
+        user_id: str | None = None,
+    ) -> Outcome:
+        """Fold ``event`` into its key's partial.
+
+        Args:
+            event: The validated, identified event.
+            correlation_id: Carried to the late report, so the event can be traced.
+            size_bytes: Size of the record the event was read from; bounds a partial's size.
+            origin: Where it was read, for replay fencing on the owning partition.
+            user_id: The canonical user id, for ``DistinctUsers``.
+
+        Returns:
+            ``added``, or why the event does not count for this aggregate.
+
+        """
+        if not self._extract.selects(event):
+            return Outcome.NOT_SELECTED
+        key = self._extract.key_of(event)
+        if key is None:
+            return Outcome.MISSING_KEY
+        values = self._extract.values_of(event, user_id)
+        building = self._building_for(key, size_bytes)
+        for window in windows_for(event.event_time_ms, self._window):
+            building.windows.setdefault(window.start_ms, Accumulator()).add(values)
+        body_json = orjson.dumps(event.body).decode()
+        building.contributions.append(
+            Contribution(correlation_id, event.event_time_ms, values, origin, body_json)
+        )
+        building.size_bytes += size_bytes
+        return Outcome.ADDED
+
+    def _building_for(self, key: tuple[str, ...], size_bytes: int) -> _Building:
+        building = self._building.get(key)
+        if building is not None and building.size_bytes + size_bytes > self._max_partial_bytes:
+            self._done.append(_finish(key, building))
+            building = None
+        if building is None:
+            building = self._building[key] = _Building()
+        return building
+
+    def drain(self) -> list[Partial]:
+        """Every partial built since the last drain, in the order keys were first seen."""
+        partials = self._done + [_finish(key, b) for key, b in self._building.items()]
+        self._done, self._building = [], {}
+        return partials
+
+
+def _finish(key: tuple[str, ...], building: _Building) -> Partial:
+    return Partial(key, building.windows, tuple(building.contributions))

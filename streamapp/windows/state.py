@@ -1,0 +1,440 @@
+"""The owning partition of one aggregate: partials merged into open windows, closing, late events.
+
+Runs on a partition of ``windows.<name>`` (keyed by aggregate key) and feeds the sink. Pure:
+time is an argument (``now_wall_ms``), persistence is JSON handed to the caller.
+
+The rules, written down once (ARCHITECTURE.md, "Time and windows"):
+
+* **Watermark.** ``watermark_ms`` is the largest event time applied on this partition, or more
+  after idleness (below); it never goes back.
+* **Closing.** Window ``[start, end)`` closes when ``watermark_ms >= end + grace``.
+* **Late.** A contribution is late for a window that was already closed when its partial
+  arrived. Lateness is judged against the watermark *before* the batch of partials applied
+  together (:meth:`PartitionWindows.apply_batch`), so events of one batch never make each other
+  late, whatever their order. An event late for some of its (hopping)
+  windows still counts in the others, and is reported once, naming the closed windows.
+* **Idle.** When no partial arrived for ``idle_timeout_ms`` of wall time, the partition acts as
+  if event time had kept pace with wall time since the last partial::
+
+      watermark = max(watermark, max_event_time + (now_wall - last_activity_wall))
+
+  With no more traffic a window then closes at wall time
+  ``last_activity + max(idle_timeout, end + grace - max_event_time)``; when event time tracks wall
+  time that is at most ``end + grace + idle_timeout``. The rule is relative, not "jump to the
+  wall clock", so a pause in a backfill of old data does not close every window at once; the
+  price is that a stalled upstream looks idle, and its backlog may then arrive late. A restored
+  partition restarts its idle clock, so a restart alone never makes the backlog late.
+* **Fencing.** Each open window records, per origin partition (``events.identified``), the
+  highest origin offset applied to it; a contribution at or below it is a replay and is skipped
+  (a duplicate). For a closed window, the partition-wide record tells a duplicate from a late
+  event. Per-window records make each persisted window entry self-fencing.
+* **Outbox.** Closing moves a window to ``pending`` (persisted in the meta entry) until the edge
+  confirms the sink acknowledged it. Pending windows found at restore may or may not have reached
+  the sink: they are re-sent marked ``reemit``, and the record key makes that an upsert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, NamedTuple
+
+from streamapp.events import JSON, JSONObject
+from streamapp.windows import _json
+from streamapp.windows.accumulator import Accumulator
+from streamapp.windows.assign import WindowRange, window_at, windows_for
+from streamapp.windows.combine import Contribution, Partial
+from streamapp.windows.declare import Aggregate
+
+STATE_FORMAT: Final = 1
+"""Version of the persisted layout below; bump it (and migrate) when the layout changes."""
+
+
+class OriginPartition(NamedTuple):
+    """The partition an event was read from: the unit of replay fencing."""
+
+    topic: str
+    partition: int
+
+
+class WindowId(NamedTuple):
+    """One window of one aggregate key: the identity of state entries and sink records."""
+
+    key: tuple[str, ...]
+    start_ms: int
+
+
+@dataclass(slots=True, eq=False)
+class OpenWindow:
+    """A window still accepting events: its accumulator and its replay fence."""
+
+    accumulator: Accumulator = field(default_factory=Accumulator)
+    applied: dict[OriginPartition, int] = field(default_factory=dict)
+
+    def fenced(self, origin_partition: OriginPartition | None, offset: int) -> bool:
+        """Whether a contribution at this origin was already applied to this window."""
+        return origin_partition is not None and offset <= self.applied.get(origin_partition, -1)
+
+    def record(self, origin_partition: OriginPartition | None, offset: int) -> None:
+        """Remember that the origin up to ``offset`` is applied."""
+        if origin_partition is not None:
+            self.applied[origin_partition] = max(self.applied.get(origin_partition, -1), offset)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedWindow:
+    """A window the sink must emit. ``reemit``: it may have been emitted before a crash."""
+
+    key: tuple[str, ...]
+    window: WindowRange
+    accumulator: Accumulator
+    reemit: bool = False
+
+    @property
+    def id(self) -> WindowId:
+        """The window's identity (also its record key in the sink)."""
+        return WindowId(self.key, self.window.start_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class LateEvent:
+    """An event that arrived after some of its windows closed: goes to the DLQ, reason ``late``."""
+
+    key: tuple[str, ...]
+    contribution: Contribution
+    windows: tuple[WindowRange, ...]
+
+    @property
+    def detail(self) -> str:
+        """A human line for the dead letter's detail header."""
+        spans = ", ".join(f"[{w.start_ms}, {w.end_ms})" for w in self.windows)
+        return f"event time {self.contribution.event_time_ms} is after the close of {spans}"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What :meth:`PartitionWindows.apply` did besides merging: late events and replays."""
+
+    late: tuple[LateEvent, ...] = ()
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """State writes since the last :meth:`PartitionWindows.take_changes`, as JSON values.
+
+    Write them in this order: ``upserts``, then ``meta``, then ``deletes``. Any prefix that
+    survives a crash then restores a consistent partition: window entries fence themselves, and a
+    window deleted as closed is already pending in the meta written before the delete.
+    """
+
+    upserts: Mapping[WindowId, JSONObject]
+    meta: JSONObject
+    deletes: frozenset[WindowId]
+
+
+class PartitionWindows:
+    """Open windows, watermark and outbox of one aggregate on one owning partition.
+
+    Commit order per batch, for the edge that wires this into an agent:
+
+    1. :meth:`apply_batch` with the partials read from ``windows.<name>`` (offset order); write each
+       late event to ``events.dlq`` (reason ``late``, original body, origin headers) and count
+       the duplicates.
+    2. :meth:`close_due` (also on a timer, so an idle partition closes its windows).
+    3. :meth:`take_changes`; write upserts, then meta, then deletes to the windows table.
+    4. Flush the producer, so the changelog holding the pending windows is durable.
+    5. Produce each closed window to ``aggregates.<name>`` and wait for the acks.
+    6. :meth:`confirm_emitted`; its meta goes out with the next :meth:`take_changes`.
+
+    On assignment: :meth:`from_parts` (or :meth:`from_json`), then re-send :meth:`pending`
+    (each marked ``reemit``; count them) and confirm them.
+    """
+
+    def __init__(self, aggregate: Aggregate) -> None:
+        self._window = aggregate.window
+        self._grace_ms = aggregate.grace_ms
+        self._version = aggregate.version
+        self._open: dict[WindowId, OpenWindow] = {}
+        self._keys_by_start: dict[int, set[tuple[str, ...]]] = {}
+        self._pending: dict[WindowId, ClosedWindow] = {}
+        self._applied: dict[OriginPartition, int] = {}
+        self._watermark_ms: int | None = None
+        self._max_event_time_ms: int | None = None
+        self._last_activity_wall_ms: int | None = None
+        self._dirty: set[WindowId] = set()
+        self._deleted: set[WindowId] = set()
+
+    @property
+    def watermark_ms(self) -> int | None:
+        """The event-time watermark, or ``None`` before the first event."""
+        return self._watermark_ms
+
+    @property
+    def open_windows(self) -> Mapping[WindowId, OpenWindow]:
+        """The open windows (read-only view; for views and tests)."""
+        return self._open
+
+    def closes_at_ms(self, start_ms: int) -> int:
+        """The watermark at which the window starting at ``start_ms`` closes."""
+        return start_ms + self._window.size_ms + self._grace_ms
+
+    def is_closed(self, start_ms: int) -> bool:
+        """Whether the window starting at ``start_ms`` is closed under the current watermark."""
+        wm = self._watermark_ms
+        return wm is not None and self.closes_at_ms(start_ms) <= wm
+
+    def advance(self, watermark_ms: int) -> None:
+        """Move the watermark forward to ``watermark_ms`` (never back)."""
+        if self._watermark_ms is None or watermark_ms > self._watermark_ms:
+            self._watermark_ms = watermark_ms
+
+    def apply(self, partial: Partial, now_wall_ms: int) -> Applied:
+        """Merge one partial: :meth:`apply_batch` of one."""
+        return self.apply_batch((partial,), now_wall_ms)
+
+    def apply_batch(self, partials: Iterable[Partial], now_wall_ms: int) -> Applied:
+        """Merge partials read together; report the contributions that were late or replays.
+
+        Lateness is judged against the watermark before the batch; the watermark moves once,
+        after it. Fast path per partial: no window of it is closed and no contribution is fenced,
+        so its pre-merged accumulators are merged as they are. Otherwise each contribution is
+        applied on its own (slow path, only after a crash or when events are late).
+        """
+        late: list[LateEvent] = []
+        duplicates = 0
+        seen: list[Contribution] = []
+        for partial in partials:
+            if not partial.contributions:
+                continue
+            if self._fresh(partial):
+                self._merge_whole(partial)
+            else:
+                result = self._apply_each(partial)
+                late.extend(result.late)
+                duplicates += result.duplicates
+            seen.extend(partial.contributions)
+        if seen:
+            self._progress(seen, now_wall_ms)
+        return Applied(tuple(late), duplicates)
+
+    def _fresh(self, partial: Partial) -> bool:
+        if any(self.is_closed(start) for start in partial.windows):
+            return False
+        lowest: dict[OriginPartition, int] = {}
+        for c in partial.contributions:
+            op = _origin_partition(c)
+            if op is not None:
+                lowest[op] = min(lowest.get(op, c.origin_offset), c.origin_offset)
+        for start in partial.windows:
+            window = self._open.get(WindowId(partial.key, start))
+            if window is not None and any(window.fenced(op, o) for op, o in lowest.items()):
+                return False
+        return True
+
+    def _merge_whole(self, partial: Partial) -> None:
+        # A partial holds every event of its key in its offset range, so each of its windows has
+        # now seen its origins up to the partial's highest offsets.
+        highest: dict[OriginPartition | None, int] = {}
+        for c in partial.contributions:
+            op = _origin_partition(c)
+            highest[op] = max(highest.get(op, -1), c.origin_offset)
+        for start, accumulator in partial.windows.items():
+            window = self._open_window(WindowId(partial.key, start))
+            window.accumulator.merge(accumulator)
+            for op, offset in highest.items():
+                window.record(op, offset)
+
+    def _apply_each(self, partial: Partial) -> Applied:
+        late: list[LateEvent] = []
+        duplicates = 0
+        for c in partial.contributions:
+            op = _origin_partition(c)
+            closed_windows: list[WindowRange] = []
+            duplicate = False
+            for window_range in windows_for(c.event_time_ms, self._window):
+                if self.is_closed(window_range.start_ms):
+                    if op is not None and c.origin_offset <= self._applied.get(op, -1):
+                        duplicate = True
+                    else:
+                        closed_windows.append(window_range)
+                    continue
+                window = self._open_window(WindowId(partial.key, window_range.start_ms))
+                if window.fenced(op, c.origin_offset):
+                    duplicate = True
+                    continue
+                window.accumulator.add(c.values)
+                window.record(op, c.origin_offset)
+            duplicates += duplicate
+            if closed_windows:
+                late.append(LateEvent(partial.key, c, tuple(closed_windows)))
+        return Applied(tuple(late), duplicates)
+
+    def _open_window(self, wid: WindowId) -> OpenWindow:
+        window = self._open.get(wid)
+        if window is None:
+            window = self._open[wid] = OpenWindow()
+            self._keys_by_start.setdefault(wid.start_ms, set()).add(wid.key)
+        self._dirty.add(wid)
+        return window
+
+    def _progress(self, contributions: Iterable[Contribution], now_wall_ms: int) -> None:
+        for c in contributions:
+            if self._max_event_time_ms is None or c.event_time_ms > self._max_event_time_ms:
+                self._max_event_time_ms = c.event_time_ms
+            op = _origin_partition(c)
+            if op is not None:
+                self._applied[op] = max(self._applied.get(op, -1), c.origin_offset)
+        if self._max_event_time_ms is not None:
+            self.advance(self._max_event_time_ms)
+        self._last_activity_wall_ms = now_wall_ms
+
+    def close_due(self, now_wall_ms: int, idle_timeout_ms: int) -> list[ClosedWindow]:
+        """Close every window the watermark has passed (after the idle rule); oldest first.
+
+        Closed windows move to :meth:`pending` until :meth:`confirm_emitted`.
+        """
+        self._advance_if_idle(now_wall_ms, idle_timeout_ms)
+        closed: list[ClosedWindow] = []
+        for start in sorted(s for s in self._keys_by_start if self.is_closed(s)):
+            for key in sorted(self._keys_by_start.pop(start)):
+                wid = WindowId(key, start)
+                window = self._open.pop(wid)
+                done = ClosedWindow(key, window_at(start, self._window), window.accumulator)
+                self._pending[wid] = done
+                self._dirty.discard(wid)
+                self._deleted.add(wid)
+                closed.append(done)
+        return closed
+
+    def _advance_if_idle(self, now_wall_ms: int, idle_timeout_ms: int) -> None:
+        last, top = self._last_activity_wall_ms, self._max_event_time_ms
+        if last is None or top is None:
+            return
+        idle_ms = now_wall_ms - last
+        if idle_ms >= idle_timeout_ms:
+            self.advance(top + idle_ms)
+
+    def pending(self) -> list[ClosedWindow]:
+        """Closed windows not yet confirmed as emitted, oldest first."""
+        return [self._pending[wid] for wid in sorted(self._pending, key=_by_start)]
+
+    def confirm_emitted(self, ids: Iterable[WindowId]) -> None:
+        """Forget closed windows the sink acknowledged."""
+        for wid in ids:
+            self._pending.pop(wid, None)
+
+    def take_changes(self) -> Changes:
+        """The writes to persist since the last call (see :class:`Changes` for their order)."""
+        upserts = {wid: _window_json(wid, self._open[wid]) for wid in self._dirty}
+        changes = Changes(upserts, self.meta_json(), frozenset(self._deleted))
+        self._dirty, self._deleted = set(), set()
+        return changes
+
+    def meta_json(self) -> JSONObject:
+        """The partition-wide entry: watermark, activity, fence and the pending outbox."""
+        applied: list[JSON] = [[op.topic, op.partition, o] for op, o in self._applied.items()]
+        pending: list[JSON] = [
+            {"key": list(c.key), "start_ms": c.id.start_ms, "accumulator": c.accumulator.to_json()}
+            for c in self.pending()
+        ]
+        return {
+            "format": STATE_FORMAT,
+            "aggregate_version": self._version,
+            "watermark_ms": self._watermark_ms,
+            "max_event_time_ms": self._max_event_time_ms,
+            "last_activity_wall_ms": self._last_activity_wall_ms,
+            "applied": applied,
+            "pending": pending,
+        }
+
+    def to_json(self) -> JSONObject:
+        """The whole partition as one object (tests, small aggregates, debugging)."""
+        windows: list[JSON] = [
+            _window_json(wid, self._open[wid]) for wid in sorted(self._open, key=_by_start)
+        ]
+        return {"meta": self.meta_json(), "open": windows}
+
+    @classmethod
+    def from_json(cls, aggregate: Aggregate, data: object, now_wall_ms: int) -> PartitionWindows:
+        """Restore what :meth:`to_json` wrote."""
+        obj = _json.as_dict(data, "partition windows")
+        windows = _json.as_list(_json.field(obj, "open", "partition windows"), "open windows")
+        return cls.from_parts(aggregate, obj.get("meta"), windows, now_wall_ms)
+
+    @classmethod
+    def from_parts(
+        cls, aggregate: Aggregate, meta: object, windows: Iterable[object], now_wall_ms: int
+    ) -> PartitionWindows:
+        """Restore from a meta entry (``None`` if never written) and the window entries.
+
+        Window entries that are also pending are stale (their delete did not survive) and are
+        dropped and scheduled for deletion. Pending windows come back marked ``reemit``. The idle
+        clock restarts at ``now_wall_ms``.
+        """
+        state = cls(aggregate)
+        if meta is not None:
+            state._restore_meta(meta)
+        for entry in windows:
+            wid, window = _window_from_json(entry)
+            if wid in state._pending:
+                state._deleted.add(wid)
+                continue
+            state._open[wid] = window
+            state._keys_by_start.setdefault(wid.start_ms, set()).add(wid.key)
+        state._last_activity_wall_ms = now_wall_ms if state._max_event_time_ms is not None else None
+        return state
+
+    def _restore_meta(self, data: object) -> None:
+        what = "window state meta"
+        obj = _json.as_dict(data, what)
+        if obj.get("format") != STATE_FORMAT:
+            raise _json.WindowStateDecodeError(what, f"unknown format {obj.get('format')!r}")
+        if obj.get("aggregate_version") != self._version:
+            found = obj.get("aggregate_version")
+            reason = f"written by aggregate version {found!r}, this is {self._version!r}"
+            raise _json.WindowStateDecodeError(what, reason)
+        self._watermark_ms = _json.as_optional_int(obj.get("watermark_ms"), "watermark_ms")
+        self._max_event_time_ms = _json.as_optional_int(obj.get("max_event_time_ms"), what)
+        for item in _json.as_list(obj.get("applied", []), f"{what}.applied"):
+            topic, partition, offset = _json.as_list(item, f"{what}.applied")
+            op = OriginPartition(_json.as_str(topic, what), _json.as_int(partition, what))
+            self._applied[op] = _json.as_int(offset, what)
+        for item in _json.as_list(obj.get("pending", []), f"{what}.pending"):
+            entry = _json.as_dict(item, f"{what}.pending")
+            key = _json.as_str_tuple(_json.field(entry, "key", what), what)
+            start = _json.as_int(_json.field(entry, "start_ms", what), what)
+            accumulator = Accumulator.from_json(_json.field(entry, "accumulator", what))
+            closed = ClosedWindow(key, window_at(start, self._window), accumulator, reemit=True)
+            self._pending[closed.id] = closed
+
+
+def _origin_partition(c: Contribution) -> OriginPartition | None:
+    return None if c.origin is None else OriginPartition(c.origin.topic, c.origin.partition)
+
+
+def _by_start(wid: WindowId) -> tuple[int, tuple[str, ...]]:
+    return wid.start_ms, wid.key
+
+
+def _window_json(wid: WindowId, window: OpenWindow) -> JSONObject:
+    applied: list[JSON] = [[op.topic, op.partition, o] for op, o in window.applied.items()]
+    return {
+        "key": list(wid.key),
+        "start_ms": wid.start_ms,
+        "accumulator": window.accumulator.to_json(),
+        "applied": applied,
+    }
+
+
+def _window_from_json(data: object) -> tuple[WindowId, OpenWindow]:
+    what = "window entry"
+    obj = _json.as_dict(data, what)
+    key = _json.as_str_tuple(_json.field(obj, "key", what), f"{what}.key")
+    start = _json.as_int(_json.field(obj, "start_ms", what), f"{what}.start_ms")
+    window = OpenWindow(Accumulator.from_json(_json.field(obj, "accumulator", what)))
+    for item in _json.as_list(obj.get("applied", []), f"{what}.applied"):
+        topic, partition, offset = _json.as_list(item, f"{what}.applied")
+        op = OriginPartition(_json.as_str(topic, what), _json.as_int(partition, what))
+        window.applied[op] = _json.as_int(offset, what)
+    return WindowId(key, start), window

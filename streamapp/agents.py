@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from streamapp.errors import DeadLetterLimitExceeded
+from streamapp.events import Origin
+from streamapp.topics import Header
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +57,31 @@ def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> bytes | No
         if key == name:
             return value
     return None
+
+
+def origin_of(headers: Sequence[tuple[str, bytes]] | None) -> tuple[Origin | None, int]:
+    """The upstream coordinates and origin index a record carries in its headers."""
+    topic = header(headers, Header.ORIGIN_TOPIC)
+    partition = header(headers, Header.ORIGIN_PARTITION)
+    offset = header(headers, Header.ORIGIN_OFFSET)
+    if topic is None or partition is None or offset is None:
+        return None, 0
+    index = header(headers, Header.ORIGIN_INDEX)
+    try:
+        origin = Origin(topic.decode(), int(partition), int(offset))
+        return origin, int(index) if index is not None else 0
+    except ValueError:
+        return None, 0
+
+
+def stamp(
+    cid: bytes, topic: str, partition: int, offset: int, index: int
+) -> list[tuple[str, bytes]]:
+    """Headers of an output: correlation id and this stage's own input coordinates as origin."""
+    return [
+        (Header.CORRELATION_ID, cid),
+        (Header.ORIGIN_TOPIC, topic.encode()),
+        (Header.ORIGIN_PARTITION, str(partition).encode()),
+        (Header.ORIGIN_OFFSET, str(offset).encode()),
+        (Header.ORIGIN_INDEX, str(index).encode()),
+    ]

@@ -48,8 +48,9 @@ class StreamApp(faust.App):
 
     async def on_first_start(self) -> None:
         """Create every topic (our own settings, never broker auto-create), then start."""
-        await super().on_first_start()
         rt = self.runtime
+        rt.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await super().on_first_start()
         specs = provision.required_topics(
             rt.settings, tables=rt.tables.keys(), aggregates=rt.aggregate_names
         )

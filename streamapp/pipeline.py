@@ -14,10 +14,16 @@ if TYPE_CHECKING:
 
 def install(rt: Runtime) -> None:
     """Install every stage and route on the runtime's app."""
+    from streamapp.identify import agent as identify_stage
     from streamapp.ingest import agent as validate_stage
     from streamapp.ingest import http as ingest_http
-    from streamapp.views import health
+    from streamapp.profiles import agent as profiles_stage
+    from streamapp.views import auth, health, profiles
 
+    auth.install(rt)  # bearer token on every route but health, metrics and ingest
     health.install(rt)
     ingest_http.install(rt)  # POST /v1/*  -> topic events
     validate_stage.install(rt)  # ① events -> events.identify | events.dlq
+    identify_stage.install(rt)  # ② events.identify -> events.identified (table identities)
+    profiles_stage.install(rt)  # ③④ events.identified -> table profiles (profile + counters)
+    profiles.install(rt)  # GET /profiles/{id}, /counters/{id}

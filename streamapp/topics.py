@@ -55,6 +55,9 @@ class Header:
     STAGE: Final = "streamapp-stage"
     FAILED_AT: Final = "streamapp-failed-at"
     INGEST: Final = "streamapp-ingest"
+    ORIGIN_INDEX: Final = "streamapp-origin-index"
+    KIND: Final = "streamapp-kind"
+    HOPS: Final = "streamapp-hops"
 
 
 class TopicNames:

@@ -19,6 +19,7 @@ from streamapp.app import Runtime
 log = logging.getLogger(__name__)
 
 HOP_HEADER = "X-Streamapp-Forwarded-By"
+SERVED_BY_HEADER = "X-Streamapp-Served-By"
 FORWARD_TIMEOUT_S = 10.0
 
 
@@ -40,8 +41,15 @@ async def route_or_serve(
     table: str,
     key: bytes,
     serve: Callable[[], Awaitable[web.Response]],
+    *,
+    path: str | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> web.Response:
-    """Serve locally when this worker owns ``key``; otherwise forward the GET to the owner."""
+    """Serve locally when this worker owns ``key``; otherwise forward the GET to the owner.
+
+    ``path`` replaces the request's path in the forwarded request (to ask for another key);
+    ``extra_headers`` are added to it.
+    """
     dest = owner_url(rt, table, key)
     here = URL(rt.settings.web_url)
     if dest is None or _ident(dest) == _ident(here):
@@ -52,8 +60,11 @@ async def route_or_serve(
             status=503, body=body, content_type="application/json", headers={"Retry-After": "1"}
         )
     target = request.url.with_scheme("http").with_host(dest.host or "").with_port(dest.port)
+    if path is not None:
+        target = target.with_path(path).with_query(request.query)
     headers = {k: v for k, v in request.headers.items() if k.lower() in {"authorization", "accept"}}
     headers[HOP_HEADER] = rt.worker_id
+    headers.update(extra_headers or {})
     timeout = aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S)
     try:
         async with (
@@ -61,11 +72,12 @@ async def route_or_serve(
             session.get(target, headers=headers) as resp,
         ):
             payload = await resp.read()
+            served_by = resp.headers.get(SERVED_BY_HEADER, "")
             return web.Response(
                 status=resp.status,
                 body=payload,
                 content_type=resp.content_type,
-                headers={"X-Streamapp-Served-By": resp.headers.get("X-Streamapp-Served-By", "")},
+                headers={SERVED_BY_HEADER: served_by},
             )
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("forwarding %s to %s failed: %r", request.path, dest, exc)

@@ -1,0 +1,131 @@
+"""Stage ② identify: ``events.identify`` -> ``events.identified`` keyed by canonical user id.
+
+The Faust edge of :mod:`streamapp.identify.stage`: per input partition of a batch it judges each
+record with the replay fence, reads the binding and dedupe entry it needs (batch working set
+first, then the ``identities`` table), calls the pure stage, sends its outputs stamped with this
+stage's own coordinates, and writes the batch's values and then the progress value, last, to the
+same changelog partition (the protocol in :mod:`streamapp.state.fence`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from streamapp.agents import header, origin_of, run_batches, stamp
+from streamapp.app import Runtime
+from streamapp.dlq.send import send_dead_letter
+from streamapp.events import Reason, Rejection
+from streamapp.identify.binding import Binding
+from streamapp.identify.dedupe import Seen
+from streamapp.identify.keys import binding_key, seen_key
+from streamapp.identify.resolve import Outcome, SendHandoff, binding_subject
+from streamapp.identify.stage import identify
+from streamapp.ingest.normalised import event_from_normalised
+from streamapp.profiles.messages import Kind
+from streamapp.state.fence import Fence, Position, Progress, Verdict, progress_key
+from streamapp.state.tables import BatchTable, by_partition, create_table, partition_context
+from streamapp.topics import Header
+
+STAGE = "identify"
+TABLE = "identities"
+UNDECODABLE = Rejection(STAGE, Reason.WRONG_TYPE, "internal record is not a normalised event")
+
+
+def fresh_of(verdict: Verdict) -> bool:
+    """Count outcomes only the first time a record is processed (a replay repeats them)."""
+    return verdict is Verdict.FRESH
+
+
+def install(rt: Runtime) -> None:
+    """Declare the ``identities`` table and the identify agent."""
+    app, settings, names, metrics = rt.app, rt.settings, rt.settings.topics, rt.metrics
+    source = app.topic(
+        names.events_identify,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+    table = create_table(
+        app, TABLE, partitions=settings.topic_partitions, help_="anonymous id -> user, dedupe"
+    )
+    rt.tables[TABLE] = table
+    horizon_ms = settings.dedupe_horizon_s * 1000
+    kind_handoff = Kind.HANDOFF.value.encode()
+
+    async def handle_partition(events: Sequence[Any]) -> None:
+        producer = app.producer
+        first = events[0].message
+        partition = first.partition
+        state = BatchTable(table)
+        pkey = progress_key(partition).encode()
+        stored = state.get(pkey)
+        fence = Fence(Progress.from_bytes(stored) if stored is not None else None)
+        for fevent in events:
+            msg = fevent.message
+            own = Position(msg.offset, 0)
+            origin, origin_index = origin_of(msg.headers)
+            verdict = fence.judge(own, origin, origin_index)
+            if verdict is Verdict.UPSTREAM_DUPLICATE:
+                metrics.replays_skipped.labels(STAGE).inc()
+                continue
+            cid = header(msg.headers, Header.CORRELATION_ID) or b""
+            event = event_from_normalised(msg.value or b"")
+            if event is None:  # not written by our validate stage: dead-letter, never crash
+                await send_dead_letter(rt, msg, cid, UNDECODABLE, counted=fresh_of(verdict))
+                continue
+            subject = binding_subject(event)
+            bkey = binding_key(subject).encode() if subject is not None else None
+            skey = seen_key(event.message_id).encode()
+            raw_binding = state.get(bkey) if bkey is not None else None
+            raw_seen = state.get(skey)
+            step = identify(
+                event,
+                seen=Seen.from_bytes(raw_seen) if raw_seen is not None else None,
+                binding=Binding.from_bytes(raw_binding) if raw_binding is not None else None,
+                partition=partition,
+                at=own,
+                horizon_ms=horizon_ms,
+            )
+            fresh = fresh_of(verdict)
+            if step.rejection is not None:
+                await send_dead_letter(rt, msg, cid, step.rejection, counted=fresh)
+                continue
+            if step.seen is not None:
+                state.put(skey, step.seen.to_bytes())
+            if step.binding is not None and bkey is not None:
+                state.put(bkey, step.binding.to_bytes())
+            if fresh:
+                if step.outcome is Outcome.DUPLICATE:
+                    metrics.duplicates.inc()
+                elif step.outcome is Outcome.CONFLICT:
+                    metrics.identity_conflicts.inc()
+            for index, output in enumerate(step.outputs):
+                headers = stamp(cid, msg.topic, partition, msg.offset, index)
+                if isinstance(output, SendHandoff):
+                    headers.append((Header.KIND, kind_handoff))
+                    value = output.handoff.to_bytes()
+                else:
+                    value = msg.value
+                await producer.send(
+                    names.events_identified, output.key.encode(), value, None, None, headers
+                )
+        state.flush(last=(pkey, fence.progress().to_bytes()))
+        metrics.stage_events.labels(STAGE).inc(len(events))
+
+    async def handle(batch: Sequence[Any]) -> None:
+        for events in by_partition(batch).values():
+            with partition_context(events[-1]):
+                await handle_partition(events)
+
+    @app.agent(source, name=STAGE)
+    async def identify_agent(stream: Any) -> None:
+        await run_batches(
+            stream,
+            stage=STAGE,
+            max_events=settings.batch_max_events,
+            within_s=settings.batch_within_s,
+            handle=handle,
+        )
+
+    del identify_agent

@@ -1,0 +1,57 @@
+"""Read an event back from an internal topic, where the validate stage already normalised it.
+
+``events.identify`` and ``events.identified`` carry :attr:`Event.body` as written by validate:
+ids are strings, ``messageId``, ``receivedAt`` and the corrected ``timestamp`` are present. This
+decode trusts that and skips the full rules (the hot path of every later stage); a record that
+does not decode is reported as ``None`` and the caller dead-letters it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from streamapp.events import Event, EventType
+from streamapp.ingest.timestamps import parse_iso8601_ms
+
+_TYPES = {t.value: t for t in EventType}
+
+
+def _text(obj: dict[str, Any], field: str) -> str | None:
+    value = obj.get(field)
+    return value if isinstance(value, str) and value else None
+
+
+def _object(obj: dict[str, Any], field: str) -> dict[str, Any]:
+    value = obj.get(field)
+    return value if isinstance(value, dict) else {}
+
+
+def event_from_normalised(raw: bytes) -> Event | None:
+    """The event of an internal record, or ``None`` when the record is not a normalised event."""
+    try:
+        obj = orjson.loads(raw)
+        if not isinstance(obj, dict):
+            return None
+        kind = _TYPES[obj["type"]]
+        traits = _object(obj, "traits")
+        if kind is EventType.IDENTIFY and not isinstance(obj.get("traits"), dict):
+            traits = _object(_object(obj, "context"), "traits")
+        return Event(
+            type=kind,
+            message_id=obj["messageId"],
+            event_time_ms=parse_iso8601_ms(obj["timestamp"]),
+            received_at_ms=parse_iso8601_ms(obj["receivedAt"]),
+            anonymous_id=_text(obj, "anonymousId"),
+            user_id=_text(obj, "userId"),
+            event=_text(obj, "event"),
+            name=_text(obj, "name"),
+            previous_id=_text(obj, "previousId"),
+            group_id=_text(obj, "groupId"),
+            properties=_object(obj, "properties"),
+            traits=traits,
+            body=obj,
+        )
+    except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
+        return None

@@ -1,0 +1,143 @@
+"""Stages ③ profiles and ④ counters: ``events.identified`` -> table ``profiles``.
+
+The Faust edge of :mod:`streamapp.profiles.stage`. One value per user holds the profile and the
+counters together (:class:`~streamapp.profiles.user_state.UserState`), so one record changes both
+in one write and a crash can never leave them half-applied; the value also carries its stamp for
+the replay fence. Per input partition of a batch: judge each record with the fence, apply events,
+hand-offs and merges to the working copy (one read and one write per user per batch), send the
+merges and forwards stamped with this stage's coordinates, write the values, then the progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from streamapp.agents import header, origin_of, run_batches, stamp
+from streamapp.app import Runtime
+from streamapp.dlq.send import send_dead_letter
+from streamapp.events import Reason, Rejection
+from streamapp.identify.handoff import Handoff
+from streamapp.ingest.normalised import event_from_normalised
+from streamapp.profiles.messages import Kind, Merge
+from streamapp.profiles.stage import Forward, Limits, Step, on_event, on_handoff, on_merge
+from streamapp.profiles.user_state import UserState
+from streamapp.state.fence import Fence, Position, Progress, StateCorrupt, Verdict, progress_key
+from streamapp.state.tables import BatchTable, by_partition, create_table, partition_context
+from streamapp.topics import Header
+
+STAGE = "profiles"
+TABLE = "profiles"
+UNDECODABLE = Rejection(STAGE, Reason.WRONG_TYPE, "internal record does not decode")
+
+
+def _kind(headers: Sequence[tuple[str, bytes]] | None) -> Kind:
+    raw = header(headers, Header.KIND)
+    return Kind(raw.decode()) if raw else Kind.EVENT
+
+
+def _step(
+    kind: Kind,
+    value: bytes,
+    state: UserState | None,
+    key: str,
+    at: Position,
+    hops: int,
+    limits: Limits,
+) -> Step | None:
+    """Run the pure stage for one record; ``None`` when the record does not decode."""
+    try:
+        if kind is Kind.HANDOFF:
+            return on_handoff(state, key, Handoff.from_bytes(value), at, limits)
+        if kind is Kind.MERGE:
+            return on_merge(state, key, Merge.from_bytes(value), at, hops, limits)
+    except (StateCorrupt, ValueError):
+        return None
+    event = event_from_normalised(value)
+    if event is None:
+        return None
+    return on_event(state, key, event, at, hops, limits)
+
+
+def install(rt: Runtime) -> None:
+    """Declare the ``profiles`` table and the profiles/counters agent."""
+    app, settings, names, metrics = rt.app, rt.settings, rt.settings.topics, rt.metrics
+    source = app.topic(
+        names.events_identified,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+    table = create_table(
+        app, TABLE, partitions=settings.topic_partitions, help_="user -> profile and counters"
+    )
+    rt.tables[TABLE] = table
+    limits = Limits.from_settings(settings)
+    kind_merge = Kind.MERGE.value.encode()
+
+    async def handle_partition(events: Sequence[Any]) -> None:
+        producer = app.producer
+        partition = events[0].message.partition
+        state = BatchTable(table)
+        pkey = progress_key(partition).encode()
+        stored = state.get(pkey)
+        fence = Fence(Progress.from_bytes(stored) if stored is not None else None)
+        for fevent in events:
+            msg = fevent.message
+            own = Position(msg.offset, 0)
+            origin, origin_index = origin_of(msg.headers)
+            verdict = fence.judge(own, origin, origin_index)
+            if verdict is Verdict.UPSTREAM_DUPLICATE:
+                metrics.replays_skipped.labels(STAGE).inc()
+                continue
+            fresh = verdict is Verdict.FRESH
+            cid = header(msg.headers, Header.CORRELATION_ID) or b""
+            key_bytes: bytes = msg.key or b""
+            key = key_bytes.decode("utf-8", "replace")
+            hops_raw = header(msg.headers, Header.HOPS)
+            hops = int(hops_raw) if hops_raw else 0
+            kind = _kind(msg.headers)
+            raw_state = state.get(key_bytes)
+            current = UserState.from_bytes(raw_state) if raw_state is not None else None
+            step = _step(kind, msg.value or b"", current, key, own, hops, limits)
+            if step is None:
+                await send_dead_letter(rt, msg, cid, UNDECODABLE, counted=fresh)
+                continue
+            if step.rejection is not None:
+                await send_dead_letter(rt, msg, cid, step.rejection, counted=fresh)
+                continue
+            if step.state is not None:
+                state.put(key_bytes, step.state.to_bytes())
+            if fresh and step.outcome.value == "identity_conflict":
+                metrics.identity_conflicts.inc()
+            for index, output in enumerate(step.outputs):
+                headers = stamp(cid, msg.topic, partition, msg.offset, index)
+                if isinstance(output, Forward):
+                    headers.append((Header.KIND, kind.value.encode()))
+                    headers.append((Header.HOPS, str(output.hops).encode()))
+                    value = msg.value
+                else:
+                    headers.append((Header.KIND, kind_merge))
+                    value = output.merge.to_bytes()
+                await producer.send(
+                    names.events_identified, output.key.encode(), value, None, None, headers
+                )
+        state.flush(last=(pkey, fence.progress().to_bytes()))
+        metrics.stage_events.labels(STAGE).inc(len(events))
+
+    async def handle(batch: Sequence[Any]) -> None:
+        for events in by_partition(batch).values():
+            with partition_context(events[-1]):
+                await handle_partition(events)
+
+    @app.agent(source, name=STAGE)
+    async def profiles_agent(stream: Any) -> None:
+        await run_batches(
+            stream,
+            stage=STAGE,
+            max_events=settings.batch_max_events,
+            within_s=settings.batch_within_s,
+            handle=handle,
+        )
+
+    del profiles_agent

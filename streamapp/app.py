@@ -34,6 +34,7 @@ class Runtime:
     app: StreamApp
     tables: dict[str, Any] = field(default_factory=dict)
     aggregate_names: tuple[str, ...] = ()
+    aggregates: dict[str, Any] = field(default_factory=dict)
 
     @property
     def web_app(self) -> web.Application:

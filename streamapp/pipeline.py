@@ -18,7 +18,8 @@ def install(rt: Runtime) -> None:
     from streamapp.ingest import agent as validate_stage
     from streamapp.ingest import http as ingest_http
     from streamapp.profiles import agent as profiles_stage
-    from streamapp.views import auth, health, profiles
+    from streamapp.views import aggregates, auth, health, profiles
+    from streamapp.windows import agent as windows_stage
 
     auth.install(rt)  # bearer token on every route but health, metrics and ingest
     health.install(rt)
@@ -26,4 +27,6 @@ def install(rt: Runtime) -> None:
     validate_stage.install(rt)  # ① events -> events.identify | events.dlq
     identify_stage.install(rt)  # ② events.identify -> events.identified (table identities)
     profiles_stage.install(rt)  # ③④ events.identified -> table profiles (profile + counters)
+    windows_stage.install(rt)  # ⑤⑥ events.identified -> windows.<name> -> aggregates.<name>
     profiles.install(rt)  # GET /profiles/{id}, /counters/{id}
+    aggregates.install(rt)  # GET /aggregates/{name}

@@ -58,6 +58,7 @@ class Header:
     ORIGIN_INDEX: Final = "streamapp-origin-index"
     KIND: Final = "streamapp-kind"
     HOPS: Final = "streamapp-hops"
+    AGGREGATE: Final = "streamapp-aggregate"
 
 
 class TopicNames:

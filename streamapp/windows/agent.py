@@ -1,0 +1,329 @@
+"""Stage ⑤ windows: ``events.identified`` -> ``windows.<name>`` (partials) -> owner -> ⑥ sink.
+
+Two agents per worker, one table per aggregate version:
+
+* **combine** reads ``events.identified`` (events only: hand-offs, merges and forwarded copies
+  are not new events), skips the copies an identify replay re-sent (the replay fence, progress in
+  table ``windows-fence``), and pre-aggregates each batch into one partial per aggregate key
+  (:class:`~streamapp.windows.combine.Combiner`), sent to ``windows.<name>`` keyed by the
+  aggregate key. Each partial still lists its events' origins, so the owner fences per event.
+* **windows-<name>** owns a partition of ``windows.<name>``: it merges partials into open windows
+  (:class:`~streamapp.windows.state.PartitionWindows`), dead-letters late events (reason
+  ``late``), closes windows on the event-time watermark and emits them to the sink, following the
+  commit order in that class's docstring. A timer sends a *tick* record to each owned partition
+  every second: ticks carry wall time through the same ordered stream, so idle partitions close
+  their windows and a replay after a crash sees the same ticks at the same times.
+
+Table ``windows-<name>-<version>`` keys: ``w|<record key>`` open window entries, ``m|<partition>``
+the partition's meta (watermark, fence, outbox), ``c|<record key>`` closed windows as emitted (what
+``GET /aggregates`` answers for closed windows).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from streamapp.agents import header, origin_of, run_batches
+from streamapp.app import Runtime
+from streamapp.events import Origin, Reason
+from streamapp.ingest.normalised import event_from_normalised
+from streamapp.profiles.messages import Kind
+from streamapp.sink.avro import record_key
+from streamapp.sink.publish import SinkWriter
+from streamapp.state.fence import Fence, Position, Progress, Verdict, progress_key
+from streamapp.state.tables import BatchTable, by_partition, create_table, partition_context
+from streamapp.topics import Header
+from streamapp.windows.combine import Combiner, Partial
+from streamapp.windows.declare import Aggregate
+from streamapp.windows.load import load_topologies
+from streamapp.windows.state import ClosedWindow, LateEvent, PartitionWindows, WindowId
+
+log = logging.getLogger(__name__)
+
+COMBINE = "combine"
+FENCE_TABLE = "windows-fence"
+TICK = b"tick"
+TICK_INTERVAL_S = 1.0
+WINDOW_PREFIX = b"w|"
+CLOSED_PREFIX = b"c|"
+FAUST_KEYS = b"__faust"
+
+
+def meta_key(partition: int) -> bytes:
+    """The key of a partition's meta entry."""
+    return f"m|{partition}".encode()
+
+
+def window_key(wid: WindowId) -> bytes:
+    """The key of an open window's entry."""
+    return WINDOW_PREFIX + record_key(wid.key, wid.start_ms)
+
+
+def partial_key(key: Sequence[str]) -> bytes:
+    """The record key of a partial on ``windows.<name>`` (decides the owning partition)."""
+    return orjson.dumps(list(key))
+
+
+def partition_items(
+    table: Any, partition: int, prefix: bytes = b""
+) -> Iterator[tuple[bytes, bytes]]:
+    """The (key, value) pairs of one table partition's RocksDB, from ``prefix`` on, in key order."""
+    db = table.data._db_for_partition(partition)
+    for key, value in db.items(from_key=prefix) if prefix else db.items():
+        if not isinstance(key, bytes) or not isinstance(value, bytes):
+            continue
+        if prefix and not key.startswith(prefix):
+            break
+        if key.startswith(FAUST_KEYS):
+            continue
+        yield key, value
+
+
+@dataclass(slots=True)
+class AggregateRuntime:
+    """One aggregate on this worker: its table, topic, sink and the loaded partitions."""
+
+    aggregate: Aggregate
+    table: Any
+    topic: Any
+    sink: SinkWriter
+    states: dict[int, PartitionWindows] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The aggregate's name."""
+        return self.aggregate.name
+
+    def load(self, partition: int, now_ms: int) -> PartitionWindows:
+        """The windows of ``partition``: cached, else restored from the table."""
+        state = self.states.get(partition)
+        if state is None:
+            meta_raw = self.table.data._db_for_partition(partition).get(meta_key(partition))
+            meta = orjson.loads(meta_raw) if isinstance(meta_raw, bytes) else None
+            entries = [
+                orjson.loads(v) for _, v in partition_items(self.table, partition, WINDOW_PREFIX)
+            ]
+            state = PartitionWindows.from_parts(self.aggregate, meta, entries, now_ms)
+            self.states[partition] = state
+        return state
+
+
+def install(rt: Runtime) -> None:
+    """Load ``topologies/``, then declare the combine agent and one owner agent per aggregate."""
+    aggregates = load_topologies(rt.settings.topologies_dir)
+    rt.aggregate_names = tuple(a.name for a in aggregates)
+    runtimes = [_install_owner(rt, aggregate) for aggregate in aggregates]
+    rt.aggregates = {a.name: a for a in runtimes}
+    if runtimes:
+        _install_combine(rt, runtimes)
+        _install_ticks(rt, runtimes)
+
+    async def forget_loaded(app: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        """A rebalance may move partitions: reload window state from the table next time."""
+        for agg in runtimes:
+            agg.states.clear()
+
+    signal: Any = rt.app.on_partitions_revoked
+    signal.connect(forget_loaded)
+
+
+def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime]) -> None:
+    app, settings, names, metrics = rt.app, rt.settings, rt.settings.topics, rt.metrics
+    source = app.topic(
+        names.events_identified,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+    fence_table = create_table(
+        app, FENCE_TABLE, partitions=settings.topic_partitions, help_="windows input fence"
+    )
+    rt.tables[FENCE_TABLE] = fence_table
+    event_kind = Kind.EVENT.value.encode()
+
+    async def handle_partition(events: Sequence[Any]) -> None:
+        partition = events[0].message.partition
+        state = BatchTable(fence_table)
+        pkey = progress_key(partition).encode()
+        stored = state.get(pkey)
+        fence = Fence(Progress.from_bytes(stored) if stored is not None else None)
+        combiners = [Combiner(a.aggregate) for a in aggregates]
+        for fevent in events:
+            msg = fevent.message
+            origin, index = origin_of(msg.headers)
+            verdict = fence.judge(Position(msg.offset, 0), origin, index)
+            if verdict is Verdict.UPSTREAM_DUPLICATE:
+                metrics.replays_skipped.labels(COMBINE).inc()
+                continue
+            kind = header(msg.headers, Header.KIND)
+            if (kind is not None and kind != event_kind) or header(msg.headers, Header.HOPS):
+                continue  # hand-offs, merges, and copies forwarded from a stitched id
+            value = msg.value or b""
+            event = event_from_normalised(value)
+            if event is None:
+                continue  # the profiles stage dead-letters it
+            cid = (header(msg.headers, Header.CORRELATION_ID) or b"").decode("utf-8", "replace")
+            own = Origin(msg.topic, partition, msg.offset)
+            user = (msg.key or b"").decode("utf-8", "replace")
+            for combiner in combiners:
+                combiner.add(
+                    event, correlation_id=cid, size_bytes=len(value), origin=own, user_id=user
+                )
+        producer = app.producer
+        for agg, combiner in zip(aggregates, combiners, strict=True):
+            topic = names.windows(agg.name)
+            for partial in combiner.drain():
+                value = orjson.dumps(partial.to_json())
+                await producer.send(topic, partial_key(partial.key), value, None, None, None)
+        state.flush(last=(pkey, fence.progress().to_bytes()))
+        metrics.stage_events.labels(COMBINE).inc(len(events))
+
+    async def handle(batch: Sequence[Any]) -> None:
+        for events in by_partition(batch).values():
+            with partition_context(events[-1]):
+                await handle_partition(events)
+
+    @app.agent(source, name=COMBINE)
+    async def combine_agent(stream: Any) -> None:
+        await run_batches(
+            stream,
+            stage=COMBINE,
+            max_events=settings.batch_max_events,
+            within_s=settings.batch_within_s,
+            handle=handle,
+        )
+
+    del combine_agent
+
+
+def _install_owner(rt: Runtime, aggregate: Aggregate) -> AggregateRuntime:
+    app, settings, names, metrics = rt.app, rt.settings, rt.settings.topics, rt.metrics
+    stage = f"windows-{aggregate.name}"
+    topic = app.topic(
+        names.windows(aggregate.name),
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+    table_name = f"windows-{aggregate.name}-{aggregate.version}"
+    table = create_table(
+        app,
+        table_name,
+        partitions=settings.topic_partitions,
+        help_=f"open windows {aggregate.name}",
+    )
+    rt.tables[table_name] = table
+    agg = AggregateRuntime(aggregate, table, topic, SinkWriter(rt, aggregate))
+    idle_ms = int(settings.window_idle_timeout_s * 1000)
+    late_reason = Reason.LATE.value
+
+    async def dead_letter_late(partial_late: LateEvent) -> None:
+        c = partial_late.contribution
+        headers = [
+            (Header.REASON, late_reason.encode()),
+            (Header.DETAIL, partial_late.detail.encode()),
+            (Header.STAGE, stage.encode()),
+            (Header.CORRELATION_ID, c.correlation_id.encode()),
+            (Header.FAILED_AT, str(int(time.time() * 1000)).encode()),
+            (Header.AGGREGATE, aggregate.name.encode()),
+        ]
+        if c.origin is not None:
+            headers += [
+                (Header.ORIGIN_TOPIC, c.origin.topic.encode()),
+                (Header.ORIGIN_PARTITION, str(c.origin.partition).encode()),
+                (Header.ORIGIN_OFFSET, str(c.origin.offset).encode()),
+            ]
+        await app.producer.send(names.events_dlq, None, c.body_json.encode(), None, None, headers)
+        metrics.late_events.labels(aggregate.name).inc()
+        metrics.rejected.labels(stage, late_reason).inc()
+
+    def persist(partition: int, state: PartitionWindows) -> None:
+        changes = state.take_changes()
+        for wid, entry in changes.upserts.items():
+            table[window_key(wid)] = orjson.dumps(entry)
+        table[meta_key(partition)] = orjson.dumps(changes.meta)
+        for wid in changes.deletes:
+            table.pop(window_key(wid), None)
+
+    async def emit(partition: int, state: PartitionWindows, closed: list[ClosedWindow]) -> None:
+        if not closed:
+            return
+        await app.producer.flush()  # the outbox (pending windows) is durable before the sink
+        records = await agg.sink.emit(closed)
+        for window, record in zip(closed, records, strict=True):
+            table[CLOSED_PREFIX + record_key(window.key, window.window.start_ms)] = orjson.dumps(
+                record
+            )
+            if window.reemit:
+                metrics.window_reemits.labels(aggregate.name).inc()
+            else:
+                metrics.window_closes.labels(aggregate.name).inc()
+        state.confirm_emitted(w.id for w in closed)
+        table[meta_key(partition)] = orjson.dumps(state.meta_json())
+
+    async def handle_partition(events: Sequence[Any]) -> None:
+        partition = events[0].message.partition
+        now_ms = max(int(e.message.timestamp * 1000) for e in events)
+        state = agg.load(partition, now_ms)
+        reemits = state.pending()
+        partials: list[Partial] = []
+        for fevent in events:
+            msg = fevent.message
+            if header(msg.headers, Header.KIND) == TICK:
+                continue
+            try:
+                partials.append(Partial.from_json(orjson.loads(msg.value or b"")))
+            except Exception:
+                log.error("undecodable partial at %s/%s/%s", msg.topic, partition, msg.offset)
+        applied = state.apply_batch(partials, now_ms)
+        for late in applied.late:
+            await dead_letter_late(late)
+        if applied.duplicates:
+            metrics.replays_skipped.labels(stage).inc(applied.duplicates)
+        closed = state.close_due(now_ms, idle_ms)
+        persist(partition, state)
+        await emit(partition, state, [*reemits, *closed])
+        metrics.stage_events.labels(stage).inc(len(events))
+
+    async def handle(batch: Sequence[Any]) -> None:
+        for events in by_partition(batch).values():
+            with partition_context(events[-1]):
+                await handle_partition(events)
+
+    @app.agent(topic, name=stage)
+    async def owner_agent(stream: Any) -> None:
+        await run_batches(
+            stream,
+            stage=stage,
+            max_events=settings.batch_max_events,
+            within_s=settings.batch_within_s,
+            handle=handle,
+        )
+
+    del owner_agent
+    return agg
+
+
+def _install_ticks(rt: Runtime, aggregates: list[AggregateRuntime]) -> None:
+    app, names = rt.app, rt.settings.topics
+    tick_headers = [(Header.KIND, TICK)]
+
+    @app.timer(interval=TICK_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        try:
+            assigned = app.consumer.assignment()
+        except Exception:  # consumer not started yet
+            return
+        for agg in aggregates:
+            topic = names.windows(agg.name)
+            for tp in assigned:
+                if tp.topic == topic:
+                    await app.producer.send(topic, None, b"", tp.partition, None, tick_headers)
+
+    del tick

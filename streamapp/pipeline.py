@@ -18,7 +18,7 @@ def install(rt: Runtime) -> None:
     from streamapp.ingest import agent as validate_stage
     from streamapp.ingest import http as ingest_http
     from streamapp.profiles import agent as profiles_stage
-    from streamapp.views import aggregates, auth, health, profiles
+    from streamapp.views import aggregates, auth, health, openapi, profiles
     from streamapp.windows import agent as windows_stage
 
     auth.install(rt)  # bearer token on every route but health, metrics and ingest
@@ -30,3 +30,4 @@ def install(rt: Runtime) -> None:
     windows_stage.install(rt)  # ⑤⑥ events.identified -> windows.<name> -> aggregates.<name>
     profiles.install(rt)  # GET /profiles/{id}, /counters/{id}
     aggregates.install(rt)  # GET /aggregates/{name}
+    openapi.install(rt)  # GET /openapi.json

@@ -49,7 +49,7 @@ streamapp is running.
   ingest      curl -u $STREAMAPP_WRITE_KEYS: -H 'Content-Type: application/json' \\
                 -d '{"userId":"u1","event":"Signed Up"}' http://127.0.0.1:$port/v1/track
   profile     curl -H 'Authorization: Bearer $STREAMAPP_API_TOKEN' http://127.0.0.1:$port/profiles/u1
-  UI          http://127.0.0.1:$port/ui   (token: $STREAMAPP_API_TOKEN)
+  aggregates  curl -H "Authorization: Bearer $STREAMAPP_API_TOKEN" "http://127.0.0.1:$port/aggregates/events_per_minute?key=Signed%20Up"
   write key   $STREAMAPP_WRITE_KEYS
   broker      $($BIN/streamapp broker status | grep -E 'bootstrap' | sed 's/^ *//')
   logs        $STREAMAPP_DATA_DIR/worker.log and $STREAMAPP_DATA_DIR/broker/logs/

@@ -9,6 +9,7 @@ same changelog partition (the protocol in :mod:`streamapp.state.fence`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from streamapp.identify.keys import binding_key, seen_key
 from streamapp.identify.resolve import Outcome, SendHandoff, binding_subject
 from streamapp.identify.stage import identify
 from streamapp.ingest.normalised import event_from_normalised
+from streamapp.observability.trace import BatchTracer
 from streamapp.profiles.messages import Kind
 from streamapp.state.fence import Fence, Position, Progress, Verdict, progress_key
 from streamapp.state.tables import BatchTable, by_partition, create_table, partition_context
@@ -61,6 +63,13 @@ def install(rt: Runtime) -> None:
         pkey = progress_key(partition).encode()
         stored = state.get(pkey)
         fence = Fence(Progress.from_bytes(stored) if stored is not None else None)
+        tracer = BatchTracer(
+            stage=STAGE,
+            topic=names.events_identify,
+            host=rt.worker_id,
+            rate=settings.trace_sample_rate,
+            started=time.perf_counter(),
+        )
         for fevent in events:
             msg = fevent.message
             own = Position(msg.offset, 0)
@@ -90,6 +99,12 @@ def install(rt: Runtime) -> None:
             fresh = fresh_of(verdict)
             if step.rejection is not None:
                 await send_dead_letter(rt, msg, cid, step.rejection, counted=fresh)
+                tracer.note(
+                    cid.decode("utf-8", "replace"),
+                    event.event_time_ms,
+                    {"rejected": step.rejection.reason.value, "why": step.rejection.detail},
+                    always=True,
+                )
                 continue
             if step.seen is not None:
                 state.put(skey, step.seen.to_bytes())
@@ -110,8 +125,25 @@ def install(rt: Runtime) -> None:
                 await producer.send(
                     names.events_identified, output.key.encode(), value, None, None, headers
                 )
+            tracer.note(
+                cid.decode("utf-8", "replace"),
+                event.event_time_ms,
+                {
+                    "outcome": step.outcome.value,
+                    "identified_as": [
+                        o.key for o in step.outputs if not isinstance(o, SendHandoff)
+                    ],
+                    "partition": partition,
+                    "offset": msg.offset,
+                },
+            )
         state.flush(last=(pkey, fence.progress().to_bytes()))
         metrics.stage_events.labels(STAGE).inc(len(events))
+        now_ms = int(time.time() * 1000)
+        for key, line in tracer.lines(
+            now_ms=now_ms, finished=time.perf_counter(), events=len(events)
+        ):
+            await producer.send(names.traces, key, line, None, None, None)
 
     async def handle(batch: Sequence[Any]) -> None:
         for events in by_partition(batch).values():

@@ -51,3 +51,50 @@ def trace_line(
     if detail:
         line["detail"] = dict(detail)
     return orjson.dumps(line)
+
+
+class BatchTracer:
+    """Collects the trace lines of one batch of one stage; the edge sends them after the batch.
+
+    Processing seconds are the batch's wall time shared out per event: per-event timing would
+    cost more than the work it measures.
+    """
+
+    __slots__ = ("_host", "_lines", "_rate", "_stage", "_started", "_topic")
+
+    def __init__(self, *, stage: str, topic: str, host: str, rate: float, started: float) -> None:
+        self._stage, self._topic, self._host, self._rate = stage, topic, host, rate
+        self._started = started
+        self._lines: list[tuple[str, int | None, Mapping[str, JSON]]] = []
+
+    def note(
+        self,
+        correlation_id: str,
+        occurred_at_ms: int | None,
+        detail: Mapping[str, JSON],
+        *,
+        always: bool = False,
+    ) -> None:
+        """Remember a line for this event if it is sampled (or ``always``, for rejections)."""
+        if always or sampled(correlation_id, self._rate):
+            self._lines.append((correlation_id, occurred_at_ms, detail))
+
+    def lines(self, *, now_ms: int, finished: float, events: int) -> list[tuple[bytes, bytes]]:
+        """The (key, value) records of the noted lines."""
+        per_event_s = (finished - self._started) / max(1, events)
+        return [
+            (
+                cid.encode("utf-8", "replace"),
+                trace_line(
+                    correlation_id=cid,
+                    topic=self._topic,
+                    stage=self._stage,
+                    processing_s=per_event_s,
+                    occurred_at_ms=occurred,
+                    processed_at_ms=now_ms,
+                    host=self._host,
+                    detail=detail,
+                ),
+            )
+            for cid, occurred, detail in self._lines
+        ]

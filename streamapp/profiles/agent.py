@@ -10,6 +10,7 @@ merges and forwards stamped with this stage's coordinates, write the values, the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from streamapp.dlq.send import send_dead_letter
 from streamapp.events import Reason, Rejection
 from streamapp.identify.handoff import Handoff
 from streamapp.ingest.normalised import event_from_normalised
+from streamapp.observability.trace import BatchTracer
 from streamapp.profiles.messages import Kind, Merge
 from streamapp.profiles.stage import Forward, Limits, Step, on_event, on_handoff, on_merge
 from streamapp.profiles.user_state import UserState
@@ -82,6 +84,13 @@ def install(rt: Runtime) -> None:
         pkey = progress_key(partition).encode()
         stored = state.get(pkey)
         fence = Fence(Progress.from_bytes(stored) if stored is not None else None)
+        tracer = BatchTracer(
+            stage=STAGE,
+            topic=names.events_identified,
+            host=rt.worker_id,
+            rate=settings.trace_sample_rate,
+            started=time.perf_counter(),
+        )
         for fevent in events:
             msg = fevent.message
             own = Position(msg.offset, 0)
@@ -105,6 +114,8 @@ def install(rt: Runtime) -> None:
                 continue
             if step.rejection is not None:
                 await send_dead_letter(rt, msg, cid, step.rejection, counted=fresh)
+                rejected = {"rejected": step.rejection.reason.value, "why": step.rejection.detail}
+                tracer.note(cid.decode("utf-8", "replace"), None, rejected, always=True)
                 continue
             if step.state is not None:
                 state.put(key_bytes, step.state.to_bytes())
@@ -122,8 +133,23 @@ def install(rt: Runtime) -> None:
                 await producer.send(
                     names.events_identified, output.key.encode(), value, None, None, headers
                 )
+            tracer.note(
+                cid.decode("utf-8", "replace"),
+                None,
+                {
+                    "kind": kind.value,
+                    "outcome": step.outcome.value,
+                    "user": key,
+                    "sent_to": [o.key for o in step.outputs],
+                },
+            )
         state.flush(last=(pkey, fence.progress().to_bytes()))
         metrics.stage_events.labels(STAGE).inc(len(events))
+        now_ms = int(time.time() * 1000)
+        for tkey, line in tracer.lines(
+            now_ms=now_ms, finished=time.perf_counter(), events=len(events)
+        ):
+            await producer.send(names.traces, tkey, line, None, None, None)
 
     async def handle(batch: Sequence[Any]) -> None:
         for events in by_partition(batch).values():

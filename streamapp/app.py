@@ -90,6 +90,9 @@ def create_app(settings: Settings) -> StreamApp:
         consumer_auto_offset_reset="earliest",
         stream_buffer_maxsize=settings.batch_max_events * 2,
         broker_commit_every=settings.batch_max_events,
+        # Faust's 60 s default leaves a killed worker's partitions idle for a minute.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         logging_config=None,
     )
     runtime = Runtime(

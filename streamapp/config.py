@@ -49,6 +49,7 @@ class Settings:
     batch_max_events: int
     batch_within_s: float
     window_idle_timeout_s: float
+    session_timeout_s: float
     schema_registry_url: str | None
     broker_home: Path
     broker_heap_mb: int
@@ -175,6 +176,9 @@ SETTINGS_SPEC: tuple[Variable, ...] = (
     Variable("batch_max_events", "2000", _positive_int, "events a stage handles per batch"),
     Variable("batch_within_s", "0.05", _positive_float, "longest wait to fill a batch, seconds"),
     Variable("window_idle_timeout_s", "10", _positive_float, "idle partition closes windows after"),
+    Variable(
+        "session_timeout_s", "10", _positive_float, "a dead worker's partitions move after, seconds"
+    ),
     Variable("schema_registry_url", "", _optional_text, "Confluent registry; empty: single-object"),
     Variable("broker_home", "~/.cache/streamapp/kafka-3.9.2", _path, "embedded broker jar cache"),
     Variable("broker_heap_mb", "512", _positive_int, "embedded broker JVM heap, MB"),

@@ -1,7 +1,7 @@
 """Answer a table read on any worker: serve it here when this worker owns the key, else forward.
 
 Faust's ``table_route`` forwards method and headers but no body and no loop guard; this does the
-same for GET with the query string kept, plus a hop header so two workers that disagree about
+same for GET with the query string kept, plus a hop count so two workers that disagree about
 ownership during a rebalance answer 503 instead of bouncing a request between them.
 """
 
@@ -19,6 +19,11 @@ from streamapp.app import Runtime
 log = logging.getLogger(__name__)
 
 HOP_HEADER = "X-Streamapp-Forwarded-By"
+HOPS_HEADER = "X-Streamapp-Hops"
+MAX_HOPS = 3
+"""A read is forwarded at most this often: once to the key's owner, once more when the owner
+finds the key merged into another (a stitched anonymous id), and one spare. More means two
+workers disagree about ownership during a rebalance: answer 503 rather than bounce."""
 SERVED_BY_HEADER = "X-Streamapp-Served-By"
 FORWARD_TIMEOUT_S = 10.0
 
@@ -54,7 +59,9 @@ async def route_or_serve(
     here = URL(rt.settings.web_url)
     if dest is None or _ident(dest) == _ident(here):
         return await serve()
-    if request.headers.get(HOP_HEADER):
+    hops_raw = request.headers.get(HOPS_HEADER, "0")
+    hops = int(hops_raw) if hops_raw.isdigit() else MAX_HOPS
+    if hops >= MAX_HOPS:
         body = b'{"error":"ownership is moving (rebalance); retry"}'
         return web.Response(
             status=503, body=body, content_type="application/json", headers={"Retry-After": "1"}
@@ -64,6 +71,7 @@ async def route_or_serve(
         target = target.with_path(path).with_query(request.query)
     headers = {k: v for k, v in request.headers.items() if k.lower() in {"authorization", "accept"}}
     headers[HOP_HEADER] = rt.worker_id
+    headers[HOPS_HEADER] = str(hops + 1)
     headers.update(extra_headers or {})
     timeout = aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S)
     try:

@@ -48,6 +48,8 @@ def required_topics(
         TopicSpec(names.events_dlq, n),
         TopicSpec(names.traces, n, {"retention.ms": str(settings.trace_retention_ms)}),
         TopicSpec(names.schemas, 1, compacted),
+        # One partition: retry claims are ordered by offset (see streamapp.ops.retry).
+        TopicSpec(names.dlq_retries, 1, compacted),
     ]
     specs += [TopicSpec(changelog_topic(settings, t), n, compacted) for t in tables]
     for name in aggregates:

@@ -6,6 +6,7 @@ The dataflow, in the order data meets the topics::
            -> (profiles, counters, windows) -> aggregates.<name>
     rejected records -> events.dlq          trace lines -> streamapp.traces
     Avro schemas -> streamapp.schemas (compacted)
+    ``streamapp dlq retry`` markers -> streamapp.dlq-retries (compacted)
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ TRACES: Final = "streamapp.traces"
 
 SCHEMAS: Final = "streamapp.schemas"
 """Compacted: Avro schemas keyed by their CRC-64-AVRO fingerprint (hex)."""
+
+DLQ_RETRIES: Final = "streamapp.dlq-retries"
+"""Compacted: one marker per retried dead letter, keyed ``<dlq partition>:<dlq offset>``.
+
+Written by ``streamapp dlq retry`` (:mod:`streamapp.ops.retry`) so a letter is re-driven once.
+"""
 
 AGGREGATE_PREFIX: Final = "aggregates."
 
@@ -59,6 +66,8 @@ class Header:
     KIND: Final = "streamapp-kind"
     HOPS: Final = "streamapp-hops"
     AGGREGATE: Final = "streamapp-aggregate"
+    RETRY_OF: Final = "streamapp-retry-of"
+    """On a record ``streamapp dlq retry`` re-sent: ``<dlq partition>:<dlq offset>`` it came from."""
 
 
 class TopicNames:
@@ -101,6 +110,11 @@ class TopicNames:
     def schemas(self) -> str:
         """Avro schemas by fingerprint (compacted)."""
         return self.prefix + SCHEMAS
+
+    @property
+    def dlq_retries(self) -> str:
+        """Retry markers of dead letters (compacted)."""
+        return self.prefix + DLQ_RETRIES
 
     def aggregate(self, name: str) -> str:
         """Sink topic of one aggregate."""

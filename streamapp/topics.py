@@ -67,7 +67,7 @@ class Header:
     HOPS: Final = "streamapp-hops"
     AGGREGATE: Final = "streamapp-aggregate"
     RETRY_OF: Final = "streamapp-retry-of"
-    """On a record ``streamapp dlq retry`` re-sent: ``<dlq partition>:<dlq offset>`` it came from."""
+    """On a copy ``dlq retry`` sent: the letter it copies, ``<dlq partition>:<dlq offset>``."""
 
 
 class TopicNames:

@@ -1,10 +1,13 @@
-"""Project commands on the Faust CLI: ``streamapp broker start|stop|status``, ``streamapp topics``.
+"""Project commands on the Faust CLI.
 
+``streamapp broker start|stop|status``, ``streamapp topics``, and the operator commands
+``streamapp dlq list|retry`` and ``streamapp trace <correlation id>`` (:mod:`streamapp.ops`).
 Thin: each command parses its arguments and calls the module that does the work.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -14,6 +17,7 @@ from faust.cli import AppCommand
 from streamapp.app import StreamApp
 from streamapp.broker import embedded
 from streamapp.errors import StreamappError
+from streamapp.ops import cli as ops
 
 
 def install(app: StreamApp) -> None:
@@ -52,4 +56,72 @@ def install(app: StreamApp) -> None:
             mark = "created" if spec.name in created else "exists"
             self.say(f"{spec.name:<48} {spec.partitions:>3} partitions  {mark}")
 
-    _unused: Any = (broker, topics)
+    @app.command(
+        faust.cli.argument("action", type=click.Choice(["list", "retry"])),
+        faust.cli.option("--reason", help="Only letters refused for this reason (too_large, ...)."),
+        faust.cli.option("--cid", help="Only the letters of this correlation id."),
+        faust.cli.option(
+            "--all", "everything", is_flag=True, help="retry: every letter (late: see --reason)."
+        ),
+        faust.cli.option(
+            "--since", help="Only letters written since: ISO-8601, or a span back (90s, 1h, 2d)."
+        ),
+        faust.cli.option("--limit", type=click.IntRange(min=1), help="list: show at most N."),
+        faust.cli.option("--json", "as_json", is_flag=True, help="list: JSON lines."),
+    )
+    async def dlq(
+        self: AppCommand,
+        action: str,
+        reason: str | None,
+        cid: str | None,
+        everything: bool,
+        since: str | None,
+        limit: int | None,
+        as_json: bool,
+    ) -> None:
+        """List dead letters, or re-send chosen ones to their origin topic, each exactly once.
+
+        Late letters (reason late) are re-sent only with --reason late.
+        """
+        options = ops.DlqOptions(action, reason, cid, everything, since, limit, as_json)
+        status = await ops.dlq_command(app.runtime.settings, options, _output(self), _now_ms())
+        _exit(status)
+
+    @app.command(
+        faust.cli.argument("correlation_id"),
+        faust.cli.option("--since", help="Only lines written since: ISO-8601, or a span back."),
+    )
+    async def trace(self: AppCommand, correlation_id: str, since: str | None) -> None:
+        """Print the path of one event through the stages, and its dead letters."""
+        settings = app.runtime.settings
+        _exit(await ops.trace_command(settings, correlation_id, since, _output(self), _now_ms()))
+
+    _unused: Any = (broker, topics, dlq, trace)
+
+
+def _output(command: AppCommand) -> ops.Output:
+    """Results to the command's stdout, counts and errors to its stderr.
+
+    Not ``say``: ``--quiet`` silences it, and a listing asked for must not come out empty.
+    """
+
+    def out(line: str) -> None:
+        click.echo(line, file=command.stdout)
+
+    def err(line: str) -> None:
+        click.echo(line, file=command.stderr)
+
+    return ops.Output(out, err)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _exit(status: int) -> None:
+    """End the command with ``status``: SystemExit passes through Faust's worker cleanly.
+
+    (A ``click.ClickException`` raised in a command is logged with a traceback by the worker.)
+    """
+    if status:
+        raise SystemExit(status)

@@ -48,8 +48,9 @@ def required_topics(
         TopicSpec(names.events_dlq, n),
         TopicSpec(names.traces, n, {"retention.ms": str(settings.trace_retention_ms)}),
         TopicSpec(names.schemas, 1, compacted),
-        # One partition: retry claims are ordered by offset (see streamapp.ops.retry).
-        TopicSpec(names.dlq_retries, 1, compacted),
+        # One partition, so retry claims are ordered; compaction never removes a marker younger
+        # than an hour, so a run reading back its claim sees every marker written since it began.
+        TopicSpec(names.dlq_retries, 1, {**compacted, "min.compaction.lag.ms": "3600000"}),
     ]
     specs += [TopicSpec(changelog_topic(settings, t), n, compacted) for t in tables]
     for name in aggregates:

@@ -18,6 +18,7 @@ async def test_topics_are_created_with_settings_and_carry_records(deployment: De
     settings = load_settings(
         {
             "STREAMAPP_KAFKA_BOOTSTRAP_SERVERS": deployment.bootstrap,
+            "STREAMAPP_APP_ID": deployment.prefix + "app",
             "STREAMAPP_TOPIC_PREFIX": deployment.prefix + ".",
             "STREAMAPP_TOPIC_PARTITIONS": "3",
         }

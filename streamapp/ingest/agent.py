@@ -10,8 +10,8 @@ the origin coordinates.
 
 from __future__ import annotations
 
+import functools
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,10 +28,6 @@ from streamapp.topics import Header
 
 STAGE = "validate"
 NORMALISED_SLACK_BYTES = 1024
-
-
-def _new_message_id() -> str:
-    return str(uuid.uuid4())
 
 
 def install(rt: Runtime) -> None:
@@ -51,16 +47,20 @@ def install(rt: Runtime) -> None:
             msg = fevent.message
             origin = Origin(msg.topic, msg.partition, msg.offset)
             raw: bytes = msg.value if msg.value is not None else b""
+            cid_header = header(msg.headers, Header.CORRELATION_ID)
+            # An event without messageId gets a stable one: the correlation id it came with (a
+            # DLQ retry keeps the original's), else its coordinates, so a replay of this stage
+            # names it the same and `streamapp trace` can follow it.
+            stable_id = cid_header.decode("utf-8", "replace") if cid_header else _origin_cid(origin)
             result: Event | Rejection = decode_record(
                 raw,
                 received_at_ms=now_ms,
                 # Slack for what the HTTP endpoint adds (messageId, receivedAt, timestamp).
                 max_event_bytes=settings.max_event_bytes + NORMALISED_SLACK_BYTES,
-                new_message_id=_new_message_id,
+                new_message_id=functools.partial(str, stable_id),
             )
             if isinstance(result, Rejection):
-                cid_raw = header(msg.headers, Header.CORRELATION_ID)
-                cid = cid_raw.decode("utf-8", "replace") if cid_raw else _origin_cid(origin)
+                cid = stable_id
                 letter = dead_letter(
                     result,
                     original=raw,

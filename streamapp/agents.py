@@ -85,3 +85,37 @@ def stamp(
         (Header.ORIGIN_OFFSET, str(offset).encode()),
         (Header.ORIGIN_INDEX, str(index).encode()),
     ]
+
+
+def declare_agent(rt: Any, source: Any, *, stage: str, handle: BatchHandler) -> None:
+    """Declare the stage's Faust agent on ``source``: :func:`run_batches` over ``handle``."""
+    settings = rt.settings
+
+    async def agent(stream: Any) -> None:
+        await run_batches(
+            stream,
+            stage=stage,
+            max_events=settings.batch_max_events,
+            within_s=settings.batch_within_s,
+            handle=handle,
+        )
+
+    rt.app.agent(source, name=stage)(agent)
+
+
+def declare_partitioned_agent(
+    rt: Any, source: Any, *, stage: str, handle_partition: BatchHandler
+) -> None:
+    """Like :func:`declare_agent`, but ``handle_partition`` gets one input partition at a time.
+
+    It runs inside that partition's event context, so its table reads and writes go to the
+    partition's store and changelog partition (see :mod:`streamapp.state.tables`).
+    """
+    from streamapp.state.tables import by_partition, partition_context
+
+    async def handle(batch: Sequence[Any]) -> None:
+        for events in by_partition(batch).values():
+            with partition_context(events[-1]):
+                await handle_partition(events)
+
+    declare_agent(rt, source, stage=stage, handle=handle)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from streamapp.agents import header, origin_of, run_batches, stamp
+from streamapp.agents import declare_partitioned_agent, header, stamp
 from streamapp.app import Runtime
 from streamapp.dlq.send import send_dead_letter
 from streamapp.events import Reason, Rejection
@@ -25,8 +25,8 @@ from streamapp.identify.stage import identify
 from streamapp.ingest.normalised import event_from_normalised
 from streamapp.observability.trace import BatchTracer
 from streamapp.profiles.messages import Kind
-from streamapp.state.fence import Fence, Position, Progress, Verdict, progress_key
-from streamapp.state.tables import BatchTable, by_partition, create_table, partition_context
+from streamapp.state.fence import Position, Verdict
+from streamapp.state.tables import FencedBatch, create_table
 from streamapp.topics import Header
 
 STAGE = "identify"
@@ -57,12 +57,9 @@ def install(rt: Runtime) -> None:
 
     async def handle_partition(events: Sequence[Any]) -> None:
         producer = app.producer
-        first = events[0].message
-        partition = first.partition
-        state = BatchTable(table)
-        pkey = progress_key(partition).encode()
-        stored = state.get(pkey)
-        fence = Fence(Progress.from_bytes(stored) if stored is not None else None)
+        partition = events[0].message.partition
+        batch = FencedBatch(table, partition)
+        state = batch.state
         tracer = BatchTracer(
             stage=STAGE,
             topic=names.events_identify,
@@ -73,8 +70,7 @@ def install(rt: Runtime) -> None:
         for fevent in events:
             msg = fevent.message
             own = Position(msg.offset, 0)
-            origin, origin_index = origin_of(msg.headers)
-            verdict = fence.judge(own, origin, origin_index)
+            verdict = batch.judge(msg)
             if verdict is Verdict.UPSTREAM_DUPLICATE:
                 metrics.replays_skipped.labels(STAGE).inc()
                 continue
@@ -137,7 +133,7 @@ def install(rt: Runtime) -> None:
                     "offset": msg.offset,
                 },
             )
-        state.flush(last=(pkey, fence.progress().to_bytes()))
+        batch.commit()
         metrics.stage_events.labels(STAGE).inc(len(events))
         now_ms = int(time.time() * 1000)
         for key, line in tracer.lines(
@@ -145,19 +141,4 @@ def install(rt: Runtime) -> None:
         ):
             await producer.send(names.traces, key, line, None, None, None)
 
-    async def handle(batch: Sequence[Any]) -> None:
-        for events in by_partition(batch).values():
-            with partition_context(events[-1]):
-                await handle_partition(events)
-
-    @app.agent(source, name=STAGE)
-    async def identify_agent(stream: Any) -> None:
-        await run_batches(
-            stream,
-            stage=STAGE,
-            max_events=settings.batch_max_events,
-            within_s=settings.batch_within_s,
-            handle=handle,
-        )
-
-    del identify_agent
+    declare_partitioned_agent(rt, source, stage=STAGE, handle_partition=handle_partition)

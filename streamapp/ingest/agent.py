@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from streamapp.agents import header, run_batches
+from streamapp.agents import declare_agent, header
 from streamapp.app import Runtime
 from streamapp.dlq.breaker import DeadLetterBreaker
 from streamapp.dlq.letters import dead_letter
@@ -107,17 +107,7 @@ def install(rt: Runtime) -> None:
             line = _trace(rt, cid, per_event_s, occurred_at_ms, now_ms, rejection)
             await producer.send(names.traces, cid.encode(), line, None, None, None)
 
-    @app.agent(source, name="validate")
-    async def validate(stream: Any) -> None:
-        await run_batches(
-            stream,
-            stage=STAGE,
-            max_events=settings.batch_max_events,
-            within_s=settings.batch_within_s,
-            handle=handle,
-        )
-
-    del validate
+    declare_agent(rt, source, stage=STAGE, handle=handle)
 
 
 def _origin_cid(origin: Origin) -> str:

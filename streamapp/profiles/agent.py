@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from streamapp.agents import header, origin_of, run_batches, stamp
+from streamapp.agents import declare_partitioned_agent, header, stamp
 from streamapp.app import Runtime
 from streamapp.dlq.send import send_dead_letter
 from streamapp.events import Reason, Rejection
@@ -24,8 +24,8 @@ from streamapp.observability.trace import BatchTracer
 from streamapp.profiles.messages import Kind, Merge
 from streamapp.profiles.stage import Forward, Limits, Step, on_event, on_handoff, on_merge
 from streamapp.profiles.user_state import UserState
-from streamapp.state.fence import Fence, Position, Progress, StateCorrupt, Verdict, progress_key
-from streamapp.state.tables import BatchTable, by_partition, create_table, partition_context
+from streamapp.state.fence import Position, StateCorrupt, Verdict
+from streamapp.state.tables import FencedBatch, create_table
 from streamapp.topics import Header
 
 STAGE = "profiles"
@@ -80,10 +80,8 @@ def install(rt: Runtime) -> None:
     async def handle_partition(events: Sequence[Any]) -> None:
         producer = app.producer
         partition = events[0].message.partition
-        state = BatchTable(table)
-        pkey = progress_key(partition).encode()
-        stored = state.get(pkey)
-        fence = Fence(Progress.from_bytes(stored) if stored is not None else None)
+        batch = FencedBatch(table, partition)
+        state = batch.state
         tracer = BatchTracer(
             stage=STAGE,
             topic=names.events_identified,
@@ -94,8 +92,7 @@ def install(rt: Runtime) -> None:
         for fevent in events:
             msg = fevent.message
             own = Position(msg.offset, 0)
-            origin, origin_index = origin_of(msg.headers)
-            verdict = fence.judge(own, origin, origin_index)
+            verdict = batch.judge(msg)
             if verdict is Verdict.UPSTREAM_DUPLICATE:
                 metrics.replays_skipped.labels(STAGE).inc()
                 continue
@@ -143,7 +140,7 @@ def install(rt: Runtime) -> None:
                     "sent_to": [o.key for o in step.outputs],
                 },
             )
-        state.flush(last=(pkey, fence.progress().to_bytes()))
+        batch.commit()
         metrics.stage_events.labels(STAGE).inc(len(events))
         now_ms = int(time.time() * 1000)
         for tkey, line in tracer.lines(
@@ -151,19 +148,4 @@ def install(rt: Runtime) -> None:
         ):
             await producer.send(names.traces, tkey, line, None, None, None)
 
-    async def handle(batch: Sequence[Any]) -> None:
-        for events in by_partition(batch).values():
-            with partition_context(events[-1]):
-                await handle_partition(events)
-
-    @app.agent(source, name=STAGE)
-    async def profiles_agent(stream: Any) -> None:
-        await run_batches(
-            stream,
-            stage=STAGE,
-            max_events=settings.batch_max_events,
-            within_s=settings.batch_within_s,
-            handle=handle,
-        )
-
-    del profiles_agent
+    declare_partitioned_agent(rt, source, stage=STAGE, handle_partition=handle_partition)

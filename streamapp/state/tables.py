@@ -19,6 +19,8 @@ from typing import Any
 
 from faust.streams import _current_event
 
+from streamapp.state.fence import Fence, Position, Progress, Verdict, progress_key
+
 MB = 1024 * 1024
 ROCKSDB_OPTIONS: dict[str, Any] = {
     "driver": "rocksdict",
@@ -96,3 +98,31 @@ class BatchTable:
         written = len(self._pending)
         self._pending.clear()
         return written
+
+
+class FencedBatch:
+    """One input partition's batch of a fenced stage: the table's working set and the fence.
+
+    :meth:`judge` each record in offset order, read and :meth:`BatchTable.put` values through
+    :attr:`state`, then :meth:`commit`: the values, then the progress value, last (the protocol
+    of :mod:`streamapp.state.fence`).
+    """
+
+    __slots__ = ("_progress_key", "fence", "state")
+
+    def __init__(self, table: Any, partition: int) -> None:
+        self.state = BatchTable(table)
+        self._progress_key = progress_key(partition).encode()
+        stored = self.state.get(self._progress_key)
+        self.fence = Fence(Progress.from_bytes(stored) if stored is not None else None)
+
+    def judge(self, message: Any) -> Verdict:
+        """The fence's verdict on one record (own offset, origin from its headers)."""
+        from streamapp.agents import origin_of
+
+        origin, origin_index = origin_of(message.headers)
+        return self.fence.judge(Position(message.offset, 0), origin, origin_index)
+
+    def commit(self) -> None:
+        """Write the batch's values, then the progress value."""
+        self.state.flush(last=(self._progress_key, self.fence.progress().to_bytes()))

@@ -29,15 +29,15 @@ from typing import Any
 
 import orjson
 
-from streamapp.agents import header, origin_of, run_batches
+from streamapp.agents import declare_partitioned_agent, header
 from streamapp.app import Runtime
 from streamapp.events import Origin, Reason
 from streamapp.ingest.normalised import event_from_normalised
 from streamapp.profiles.messages import Kind
 from streamapp.sink.avro import record_key
 from streamapp.sink.publish import SinkWriter
-from streamapp.state.fence import Fence, Position, Progress, Verdict, progress_key
-from streamapp.state.tables import BatchTable, by_partition, create_table, partition_context
+from streamapp.state.fence import Verdict
+from streamapp.state.tables import FencedBatch, create_table
 from streamapp.topics import Header
 from streamapp.windows.combine import Combiner, Partial
 from streamapp.windows.declare import Aggregate
@@ -149,16 +149,11 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime]) -> None:
 
     async def handle_partition(events: Sequence[Any]) -> None:
         partition = events[0].message.partition
-        state = BatchTable(fence_table)
-        pkey = progress_key(partition).encode()
-        stored = state.get(pkey)
-        fence = Fence(Progress.from_bytes(stored) if stored is not None else None)
+        batch = FencedBatch(fence_table, partition)
         combiners = [Combiner(a.aggregate) for a in aggregates]
         for fevent in events:
             msg = fevent.message
-            origin, index = origin_of(msg.headers)
-            verdict = fence.judge(Position(msg.offset, 0), origin, index)
-            if verdict is Verdict.UPSTREAM_DUPLICATE:
+            if batch.judge(msg) is Verdict.UPSTREAM_DUPLICATE:
                 metrics.replays_skipped.labels(COMBINE).inc()
                 continue
             kind = header(msg.headers, Header.KIND)
@@ -181,25 +176,10 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime]) -> None:
             for partial in combiner.drain():
                 value = orjson.dumps(partial.to_json())
                 await producer.send(topic, partial_key(partial.key), value, None, None, None)
-        state.flush(last=(pkey, fence.progress().to_bytes()))
+        batch.commit()
         metrics.stage_events.labels(COMBINE).inc(len(events))
 
-    async def handle(batch: Sequence[Any]) -> None:
-        for events in by_partition(batch).values():
-            with partition_context(events[-1]):
-                await handle_partition(events)
-
-    @app.agent(source, name=COMBINE)
-    async def combine_agent(stream: Any) -> None:
-        await run_batches(
-            stream,
-            stage=COMBINE,
-            max_events=settings.batch_max_events,
-            within_s=settings.batch_within_s,
-            handle=handle,
-        )
-
-    del combine_agent
+    declare_partitioned_agent(rt, source, stage=COMBINE, handle_partition=handle_partition)
 
 
 def _install_owner(rt: Runtime, aggregate: Aggregate) -> AggregateRuntime:
@@ -291,22 +271,7 @@ def _install_owner(rt: Runtime, aggregate: Aggregate) -> AggregateRuntime:
         await emit(partition, state, [*reemits, *closed])
         metrics.stage_events.labels(stage).inc(len(events))
 
-    async def handle(batch: Sequence[Any]) -> None:
-        for events in by_partition(batch).values():
-            with partition_context(events[-1]):
-                await handle_partition(events)
-
-    @app.agent(topic, name=stage)
-    async def owner_agent(stream: Any) -> None:
-        await run_batches(
-            stream,
-            stage=stage,
-            max_events=settings.batch_max_events,
-            within_s=settings.batch_within_s,
-            handle=handle,
-        )
-
-    del owner_agent
+    declare_partitioned_agent(rt, topic, stage=stage, handle_partition=handle_partition)
     return agg
 
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from streamapp.errors import DeadLetterLimitExceeded
 from streamapp.events import Origin
+from streamapp.observability.trace import BatchTracer
 from streamapp.topics import Header
 
 log = logging.getLogger(__name__)
@@ -119,3 +121,22 @@ def declare_partitioned_agent(
                 await handle_partition(events)
 
     declare_agent(rt, source, stage=stage, handle=handle)
+
+
+def stage_tracer(rt: Any, stage: str, topic: str) -> BatchTracer:
+    """A tracer for one batch of ``stage`` reading ``topic``, started now."""
+    return BatchTracer(
+        stage=stage,
+        topic=topic,
+        host=rt.worker_id,
+        rate=rt.settings.trace_sample_rate,
+        started=time.perf_counter(),
+    )
+
+
+async def send_traces(rt: Any, tracer: BatchTracer, events: int) -> None:
+    """Send the batch's trace lines to the traces topic."""
+    now_ms = int(time.time() * 1000)
+    topic = rt.settings.topics.traces
+    for key, line in tracer.lines(now_ms=now_ms, finished=time.perf_counter(), events=events):
+        await rt.app.producer.send(topic, key, line, None, None, None)

@@ -9,11 +9,16 @@ same changelog partition (the protocol in :mod:`streamapp.state.fence`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from streamapp.agents import declare_partitioned_agent, header, stamp
+from streamapp.agents import (
+    declare_partitioned_agent,
+    header,
+    send_traces,
+    stage_tracer,
+    stamp,
+)
 from streamapp.app import Runtime
 from streamapp.dlq.send import send_dead_letter
 from streamapp.events import Reason, Rejection
@@ -23,10 +28,9 @@ from streamapp.identify.keys import binding_key, seen_key
 from streamapp.identify.resolve import Outcome, SendHandoff, binding_subject
 from streamapp.identify.stage import identify
 from streamapp.ingest.normalised import event_from_normalised
-from streamapp.observability.trace import BatchTracer
 from streamapp.profiles.messages import Kind
 from streamapp.state.fence import Position, Verdict
-from streamapp.state.tables import FencedBatch, create_table
+from streamapp.state.tables import FencedBatch, create_table, raw_topic
 from streamapp.topics import Header
 
 STAGE = "identify"
@@ -42,16 +46,8 @@ def fresh_of(verdict: Verdict) -> bool:
 def install(rt: Runtime) -> None:
     """Declare the ``identities`` table and the identify agent."""
     app, settings, names, metrics = rt.app, rt.settings, rt.settings.topics, rt.metrics
-    source = app.topic(
-        names.events_identify,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topic_partitions,
-    )
-    table = create_table(
-        app, TABLE, partitions=settings.topic_partitions, help_="anonymous id -> user, dedupe"
-    )
-    rt.tables[TABLE] = table
+    source = raw_topic(rt, names.events_identify)
+    table = create_table(rt, TABLE, help_="anonymous id -> user, dedupe")
     horizon_ms = settings.dedupe_horizon_s * 1000
     kind_handoff = Kind.HANDOFF.value.encode()
 
@@ -60,13 +56,7 @@ def install(rt: Runtime) -> None:
         partition = events[0].message.partition
         batch = FencedBatch(table, partition)
         state = batch.state
-        tracer = BatchTracer(
-            stage=STAGE,
-            topic=names.events_identify,
-            host=rt.worker_id,
-            rate=settings.trace_sample_rate,
-            started=time.perf_counter(),
-        )
+        tracer = stage_tracer(rt, STAGE, names.events_identify)
         for fevent in events:
             msg = fevent.message
             own = Position(msg.offset, 0)
@@ -135,10 +125,6 @@ def install(rt: Runtime) -> None:
             )
         batch.commit()
         metrics.stage_events.labels(STAGE).inc(len(events))
-        now_ms = int(time.time() * 1000)
-        for key, line in tracer.lines(
-            now_ms=now_ms, finished=time.perf_counter(), events=len(events)
-        ):
-            await producer.send(names.traces, key, line, None, None, None)
+        await send_traces(rt, tracer, len(events))
 
     declare_partitioned_agent(rt, source, stage=STAGE, handle_partition=handle_partition)

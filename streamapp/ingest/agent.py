@@ -24,6 +24,7 @@ from streamapp.dlq.letters import dead_letter
 from streamapp.events import Event, Origin, Rejection
 from streamapp.ingest.validate import decode_record
 from streamapp.observability.trace import sampled, trace_line
+from streamapp.state.tables import raw_topic
 from streamapp.topics import Header
 
 STAGE = "validate"
@@ -33,7 +34,7 @@ NORMALISED_SLACK_BYTES = 1024
 def install(rt: Runtime) -> None:
     """Declare the ``events`` topic and the validate agent."""
     app, names, settings = rt.app, rt.settings.topics, rt.settings
-    source = app.topic(names.events, key_serializer="raw", value_serializer="raw")
+    source = raw_topic(rt, names.events)
     breaker = DeadLetterBreaker(STAGE, window=settings.dlq_window, max_ratio=settings.dlq_max_ratio)
     metrics = rt.metrics
 

@@ -10,22 +10,26 @@ merges and forwards stamped with this stage's coordinates, write the values, the
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from streamapp.agents import declare_partitioned_agent, header, stamp
+from streamapp.agents import (
+    declare_partitioned_agent,
+    header,
+    send_traces,
+    stage_tracer,
+    stamp,
+)
 from streamapp.app import Runtime
 from streamapp.dlq.send import send_dead_letter
 from streamapp.events import Reason, Rejection
 from streamapp.identify.handoff import Handoff
 from streamapp.ingest.normalised import event_from_normalised
-from streamapp.observability.trace import BatchTracer
 from streamapp.profiles.messages import Kind, Merge
 from streamapp.profiles.stage import Forward, Limits, Step, on_event, on_handoff, on_merge
 from streamapp.profiles.user_state import UserState
 from streamapp.state.fence import Position, StateCorrupt, Verdict
-from streamapp.state.tables import FencedBatch, create_table
+from streamapp.state.tables import FencedBatch, create_table, raw_topic
 from streamapp.topics import Header
 
 STAGE = "profiles"
@@ -64,16 +68,8 @@ def _step(
 def install(rt: Runtime) -> None:
     """Declare the ``profiles`` table and the profiles/counters agent."""
     app, settings, names, metrics = rt.app, rt.settings, rt.settings.topics, rt.metrics
-    source = app.topic(
-        names.events_identified,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topic_partitions,
-    )
-    table = create_table(
-        app, TABLE, partitions=settings.topic_partitions, help_="user -> profile and counters"
-    )
-    rt.tables[TABLE] = table
+    source = raw_topic(rt, names.events_identified)
+    table = create_table(rt, TABLE, help_="user -> profile and counters")
     limits = Limits.from_settings(settings)
     kind_merge = Kind.MERGE.value.encode()
 
@@ -82,13 +78,7 @@ def install(rt: Runtime) -> None:
         partition = events[0].message.partition
         batch = FencedBatch(table, partition)
         state = batch.state
-        tracer = BatchTracer(
-            stage=STAGE,
-            topic=names.events_identified,
-            host=rt.worker_id,
-            rate=settings.trace_sample_rate,
-            started=time.perf_counter(),
-        )
+        tracer = stage_tracer(rt, STAGE, names.events_identified)
         for fevent in events:
             msg = fevent.message
             own = Position(msg.offset, 0)
@@ -142,10 +132,6 @@ def install(rt: Runtime) -> None:
             )
         batch.commit()
         metrics.stage_events.labels(STAGE).inc(len(events))
-        now_ms = int(time.time() * 1000)
-        for tkey, line in tracer.lines(
-            now_ms=now_ms, finished=time.perf_counter(), events=len(events)
-        ):
-            await producer.send(names.traces, tkey, line, None, None, None)
+        await send_traces(rt, tracer, len(events))
 
     declare_partitioned_agent(rt, source, stage=STAGE, handle_partition=handle_partition)

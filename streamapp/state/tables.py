@@ -33,17 +33,32 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
 }
 
 
-def create_table(app: Any, name: str, *, partitions: int, help_: str) -> Any:
-    """A changelog-backed RocksDB table of raw bytes, one partition per input partition."""
-    return app.Table(
+def raw_topic(rt: Any, name: str) -> Any:
+    """A Faust topic of raw bytes (keys and values), with the deployment's partition count."""
+    return rt.app.topic(
+        name,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=rt.settings.topic_partitions,
+    )
+
+
+def create_table(rt: Any, name: str, *, help_: str) -> Any:
+    """A changelog-backed RocksDB table of raw bytes, one partition per input partition.
+
+    Registered in ``rt.tables``, so its changelog topic is created with the others.
+    """
+    table = rt.app.Table(
         name,
         default=None,
         key_type=bytes,  # bytes in, bytes out: Faust picks the "raw" codec for bytes types
         value_type=bytes,
-        partitions=partitions,
+        partitions=rt.settings.topic_partitions,
         options=dict(ROCKSDB_OPTIONS),
         help=help_,
     )
+    rt.tables[name] = table
+    return table
 
 
 def by_partition(batch: Sequence[Any]) -> dict[int, list[Any]]:

@@ -37,7 +37,7 @@ from streamapp.profiles.messages import Kind
 from streamapp.sink.avro import record_key
 from streamapp.sink.publish import SinkWriter
 from streamapp.state.fence import Verdict
-from streamapp.state.tables import FencedBatch, create_table
+from streamapp.state.tables import FencedBatch, create_table, raw_topic
 from streamapp.topics import Header
 from streamapp.windows.combine import Combiner, Partial
 from streamapp.windows.declare import Aggregate
@@ -134,17 +134,9 @@ def install(rt: Runtime) -> None:
 
 
 def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime]) -> None:
-    app, settings, names, metrics = rt.app, rt.settings, rt.settings.topics, rt.metrics
-    source = app.topic(
-        names.events_identified,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topic_partitions,
-    )
-    fence_table = create_table(
-        app, FENCE_TABLE, partitions=settings.topic_partitions, help_="windows input fence"
-    )
-    rt.tables[FENCE_TABLE] = fence_table
+    app, names, metrics = rt.app, rt.settings.topics, rt.metrics
+    source = raw_topic(rt, names.events_identified)
+    fence_table = create_table(rt, FENCE_TABLE, help_="windows input fence")
     event_kind = Kind.EVENT.value.encode()
 
     async def handle_partition(events: Sequence[Any]) -> None:
@@ -185,20 +177,9 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime]) -> None:
 def _install_owner(rt: Runtime, aggregate: Aggregate) -> AggregateRuntime:
     app, settings, names, metrics = rt.app, rt.settings, rt.settings.topics, rt.metrics
     stage = f"windows-{aggregate.name}"
-    topic = app.topic(
-        names.windows(aggregate.name),
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topic_partitions,
-    )
+    topic = raw_topic(rt, names.windows(aggregate.name))
     table_name = f"windows-{aggregate.name}-{aggregate.version}"
-    table = create_table(
-        app,
-        table_name,
-        partitions=settings.topic_partitions,
-        help_=f"open windows {aggregate.name}",
-    )
-    rt.tables[table_name] = table
+    table = create_table(rt, table_name, help_=f"open windows {aggregate.name}")
     agg = AggregateRuntime(aggregate, table, topic, SinkWriter(rt, aggregate))
     idle_ms = int(settings.window_idle_timeout_s * 1000)
     late_reason = Reason.LATE.value

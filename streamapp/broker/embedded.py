@@ -170,6 +170,18 @@ def _classpath(layout: BrokerLayout) -> str:
     return str(layout.lib / "*")
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: URL-safe base64 of a random UUID, never starting with ``-``.
+
+    An id starting with ``-`` is valid to Kafka but read as an option by the storage tool's
+    argument parser (Kafka's own ``Uuid.randomUuid`` draws again for the same reason).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def format_storage(layout: BrokerLayout) -> None:
     """Write ``server.properties`` and format the KRaft log directory once."""
     layout.root.mkdir(parents=True, exist_ok=True)
@@ -177,7 +189,7 @@ def format_storage(layout: BrokerLayout) -> None:
     layout.properties.write_text(server_properties(layout))
     if (layout.data / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    cluster_id = new_cluster_id()
     cmd = [
         _java(),
         "-Xmx256m",

@@ -66,10 +66,21 @@ def test_a_wrong_setting_stops_the_worker_naming_the_variable(deployment: Deploy
     assert "-3" in result.stderr
 
 
+def _free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def test_broker_keeps_topics_and_records_across_stop_and_start(tmp_path: Path) -> None:
     """A second, private broker: stop/start must not lose what it held."""
     port = free_port()
-    while port > 65000:
+    while port > 65000 or not _free(port + 1):  # the controller listens on the next port
         port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMAPP_")}
     env["STREAMAPP_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{port}"

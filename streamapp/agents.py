@@ -2,7 +2,9 @@
 
 Why not ``stream.take()``: it acknowledges a batch even when the handler raised (FIELD-NOTES), so a
 failure could commit offsets of records never processed. Here records are acknowledged only after
-the handler returned; Faust flushes the producer before it commits acknowledged offsets, so every
+the handler returned and every changelog write of the batch is on the broker
+(:mod:`streamapp.state.durable`: Faust's own pre-commit flush does not wait for them). Faust
+flushes aiokafka before it commits acknowledged offsets, which covers the batch's outputs, so every
 output and changelog record of a batch is on the broker before its input offsets are committed.
 
 An unexpected error (not bad input: that is data and goes to the DLQ) ends the process at once,
@@ -22,6 +24,7 @@ from typing import Any
 from streamapp.errors import DeadLetterLimitExceeded
 from streamapp.events import Origin
 from streamapp.observability.trace import BatchTracer
+from streamapp.state.durable import settle, tracked_writes
 from streamapp.topics import Header
 
 log = logging.getLogger(__name__)
@@ -38,7 +41,9 @@ async def run_batches(
     """Drive ``handle`` over batches of Faust events of ``stream``; ack each batch after it."""
     async for batch in stream.noack_take(max_events, within_s):
         try:
-            await handle(batch)
+            with tracked_writes():
+                await handle(batch)
+                await settle()
         except asyncio.CancelledError:
             raise
         except DeadLetterLimitExceeded as exc:

@@ -19,6 +19,7 @@ from typing import Any
 
 from faust.streams import _current_event
 
+from streamapp.state import durable
 from streamapp.state.fence import Fence, Position, Progress, Verdict, progress_key
 
 MB = 1024 * 1024
@@ -107,9 +108,9 @@ class BatchTable:
         """Write every staged value, then ``last`` (the progress value) after all of them."""
         table = self._table
         for key, value in self._pending.items():
-            table[key] = value
+            durable.put(table, key, value)
         if last is not None:
-            table[last[0]] = last[1]
+            durable.put(table, last[0], last[1])
         written = len(self._pending)
         self._pending.clear()
         return written

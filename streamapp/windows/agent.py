@@ -36,6 +36,7 @@ from streamapp.ingest.normalised import event_from_normalised
 from streamapp.profiles.messages import Kind
 from streamapp.sink.avro import record_key
 from streamapp.sink.publish import SinkWriter
+from streamapp.state import durable
 from streamapp.state.fence import Verdict
 from streamapp.state.tables import FencedBatch, create_table, raw_topic
 from streamapp.topics import Header
@@ -207,26 +208,25 @@ def _install_owner(rt: Runtime, aggregate: Aggregate) -> AggregateRuntime:
     def persist(partition: int, state: PartitionWindows) -> None:
         changes = state.take_changes()
         for wid, entry in changes.upserts.items():
-            table[window_key(wid)] = orjson.dumps(entry)
-        table[meta_key(partition)] = orjson.dumps(changes.meta)
+            durable.put(table, window_key(wid), orjson.dumps(entry))
+        durable.put(table, meta_key(partition), orjson.dumps(changes.meta))
         for wid in changes.deletes:
-            table.pop(window_key(wid), None)
+            durable.delete(table, window_key(wid))
 
     async def emit(partition: int, state: PartitionWindows, closed: list[ClosedWindow]) -> None:
         if not closed:
             return
-        await app.producer.flush()  # the outbox (pending windows) is durable before the sink
+        await durable.settle()  # the outbox (pending windows) is durable before the sink
         records = await agg.sink.emit(closed)
         for window, record in zip(closed, records, strict=True):
-            table[CLOSED_PREFIX + record_key(window.key, window.window.start_ms)] = orjson.dumps(
-                record
-            )
+            key = CLOSED_PREFIX + record_key(window.key, window.window.start_ms)
+            durable.put(table, key, orjson.dumps(record))
             if window.reemit:
                 metrics.window_reemits.labels(aggregate.name).inc()
             else:
                 metrics.window_closes.labels(aggregate.name).inc()
         state.confirm_emitted(w.id for w in closed)
-        table[meta_key(partition)] = orjson.dumps(state.meta_json())
+        durable.put(table, meta_key(partition), orjson.dumps(state.meta_json()))
 
     async def handle_partition(events: Sequence[Any]) -> None:
         partition = events[0].message.partition

@@ -9,6 +9,7 @@ same changelog partition (the protocol in :mod:`streamapp.state.fence`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,18 +25,23 @@ from streamapp.dlq.send import send_dead_letter
 from streamapp.events import Reason, Rejection
 from streamapp.identify.binding import Binding
 from streamapp.identify.dedupe import Seen
-from streamapp.identify.keys import binding_key, seen_key
+from streamapp.identify.keys import SEEN_PREFIX, binding_key, seen_key
 from streamapp.identify.resolve import Outcome, SendHandoff, binding_subject
 from streamapp.identify.stage import identify
+from streamapp.identify.sweep import sweep
 from streamapp.ingest.normalised import event_from_normalised
 from streamapp.profiles.messages import Kind
+from streamapp.state import durable
 from streamapp.state.fence import Position, Verdict
-from streamapp.state.tables import FencedBatch, create_table, raw_topic
+from streamapp.state.tables import FencedBatch, create_table, raw_topic, scan
 from streamapp.topics import Header
 
 STAGE = "identify"
 TABLE = "identities"
 UNDECODABLE = Rejection(STAGE, Reason.WRONG_TYPE, "internal record is not a normalised event")
+SWEEP_EVERY_S = 1.0
+SWEEP_SLICE = 2_000
+"""Dedupe entries judged per partition per sweep: a bounded pause, about a millisecond."""
 
 
 def fresh_of(verdict: Verdict) -> bool:
@@ -50,6 +56,25 @@ def install(rt: Runtime) -> None:
     table = create_table(rt, TABLE, help_="anonymous id -> user, dedupe")
     horizon_ms = settings.dedupe_horizon_s * 1000
     kind_handoff = Kind.HANDOFF.value.encode()
+    seen_prefix = SEEN_PREFIX.encode()
+    cursors: dict[int, tuple[float, bytes | None]] = {}  # partition -> (last sweep, next key)
+
+    def expire_dedupe_entries(partition: int) -> None:
+        """Delete a slice of the partition's expired dedupe entries (inside its batch)."""
+        now = time.monotonic()
+        last, start = cursors.get(partition, (0.0, None))
+        if now - last < SWEEP_EVERY_S:
+            return
+        result = sweep(
+            scan(table, partition, seen_prefix, start),
+            now_ms=int(time.time() * 1000),
+            retain_ms=2 * horizon_ms,
+            limit=SWEEP_SLICE,
+        )
+        for key in result.expired:
+            durable.delete(table, key)
+        metrics.dedupe_expired.inc(len(result.expired))
+        cursors[partition] = (now, result.next_from)
 
     async def handle_partition(events: Sequence[Any]) -> None:
         producer = app.producer
@@ -124,6 +149,7 @@ def install(rt: Runtime) -> None:
                 },
             )
         batch.commit()
+        expire_dedupe_entries(partition)
         metrics.stage_events.labels(STAGE).inc(len(events))
         await send_traces(rt, tracer, len(events))
 

@@ -26,6 +26,7 @@ class Metrics:
     http_requests: Counter
     stage_events: Counter
     duplicates: Counter
+    dedupe_expired: Counter
     identity_conflicts: Counter
     replays_skipped: Counter
     late_events: Counter
@@ -54,6 +55,11 @@ def create_metrics() -> Metrics:
         stage_events=Counter(p + "stage_events", "Events handled", ["stage"], registry=r),
         duplicates=Counter(
             p + "duplicates_dropped", "Client retries dropped (same messageId)", registry=r
+        ),
+        dedupe_expired=Counter(
+            p + "dedupe_entries_expired",
+            "messageId dedupe entries deleted after twice the horizon",
+            registry=r,
         ),
         identity_conflicts=Counter(
             p + "identity_conflicts", "Refused merges of two identified users", registry=r

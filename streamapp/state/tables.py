@@ -62,6 +62,22 @@ def create_table(rt: Any, name: str, *, help_: str) -> Any:
     return table
 
 
+def scan(
+    table: Any, partition: int, prefix: bytes, start: bytes | None = None
+) -> Iterator[tuple[bytes, bytes]]:
+    """The (key, value) pairs of one table partition under ``prefix``, from ``start``, in key order.
+
+    Reads the partition's RocksDB directly (Faust's private ``_db_for_partition``): Faust's table
+    API iterates every partition this worker holds, and a sweep needs one.
+    """
+    db = table.data._db_for_partition(partition)
+    for key, value in db.items(from_key=start if start is not None else prefix):
+        if not isinstance(key, bytes) or not key.startswith(prefix):
+            break
+        if isinstance(value, bytes):
+            yield key, value
+
+
 def by_partition(batch: Sequence[Any]) -> dict[int, list[Any]]:
     """The batch's Faust events grouped by input partition, each group in offset order."""
     groups: dict[int, list[Any]] = {}

@@ -117,13 +117,28 @@ def declare_partitioned_agent(
 
     It runs inside that partition's event context, so its table reads and writes go to the
     partition's store and changelog partition (see :mod:`streamapp.state.tables`).
+
+    Stages that read the same topic (profiles and the windows combiner both read
+    ``events.identified``) share one agent: each gets every partition's events of every batch, in
+    the order they were declared, and the batch is acknowledged once all of them are done. Why not
+    one agent each: Faust hands a record to every agent of its topic separately. When a rebalance
+    finds one agent's queue full, it cancels that delivery, but the other agent has already
+    started tracking the record, which can then never be fully acknowledged: ``wait_empty`` waits
+    for it forever and the worker hangs in the rebalance (seen in the three-SIGKILL test).
     """
     from streamapp.state.tables import by_partition, partition_context
+
+    topic_name = source.get_topic_name()
+    stages: list[tuple[str, BatchHandler]] = rt.partition_stages.setdefault(topic_name, [])
+    stages.append((stage, handle_partition))
+    if len(stages) > 1:
+        return  # the first stage declared the agent; it runs this one too
 
     async def handle(batch: Sequence[Any]) -> None:
         for events in by_partition(batch).values():
             with partition_context(events[-1]):
-                await handle_partition(events)
+                for _, handle_one in stages:
+                    await handle_one(events)
 
     declare_agent(rt, source, stage=stage, handle=handle)
 

@@ -35,6 +35,8 @@ class Runtime:
     tables: dict[str, Any] = field(default_factory=dict)
     aggregate_names: tuple[str, ...] = ()
     aggregates: dict[str, Any] = field(default_factory=dict)
+    partition_stages: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    """Topic -> the (stage, per-partition handler) pairs that read it through one shared agent."""
 
     @property
     def web_app(self) -> web.Application:

@@ -58,7 +58,10 @@ Why this loses nothing and counts nothing twice, whenever the process dies
     Facts relied on:
 
     F1. Flush before commit: when input offset ``c`` is committed, every output and changelog
-        write made while processing records below ``c`` is on the broker (acks=all).
+        write made while processing records below ``c`` is on the broker (acks=all). Outputs:
+        Faust flushes aiokafka before it commits. Changelog writes: the stage loop awaits each
+        one's broker acknowledgement before it acknowledges the batch
+        (:mod:`streamapp.state.durable`; Faust's own flush does not cover them).
     F2. Per-partition order: the producer is idempotent and keeps per-partition order, so the
         durable writes to one partition are a prefix of the sent ones: if a later write to
         changelog partition ``p`` survived, every earlier write to ``p`` survived too.

@@ -1,0 +1,80 @@
+"""Stages reading one topic share one Faust agent, and each sees every partition's events.
+
+One agent per topic is what keeps a rebalance from hanging (see
+``streamapp.agents.declare_partitioned_agent``): this pins that two stages on
+``events.identified`` do not become two agents again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from streamapp.agents import declare_partitioned_agent
+
+
+@dataclass
+class FakeApp:
+    agents: list[tuple[str, Callable[[Any], Any]]] = field(default_factory=list)
+
+    def agent(self, source: Any, *, name: str) -> Callable[[Any], Any]:
+        def register(fun: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            self.agents.append((name, fun))
+            return fun
+
+        return register
+
+
+class Topic:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_topic_name(self) -> str:
+        return self.name
+
+
+class Event:  # weak-referenceable, as Faust's events are (the partition context needs that)
+    def __init__(self, partition: int, offset: int) -> None:
+        self.message = SimpleNamespace(partition=partition, offset=offset)
+
+
+def event(partition: int, offset: int) -> Any:
+    return Event(partition, offset)
+
+
+class OneBatch:
+    def __init__(self, batch: list[Any]) -> None:
+        self.batch = batch
+        self.acked: list[Any] = []
+
+    async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[Any]]:
+        yield self.batch
+
+    async def ack(self, e: Any) -> None:
+        self.acked.append(e)
+
+
+async def test_two_stages_on_one_topic_run_in_one_agent_per_partition() -> None:
+    app = FakeApp()
+    settings = SimpleNamespace(batch_max_events=10, batch_within_s=0.1)
+    rt = SimpleNamespace(app=app, settings=settings, partition_stages={})
+    seen: list[tuple[str, int, list[int]]] = []
+
+    def stage(name: str) -> Callable[[Sequence[Any]], Any]:
+        async def handle(events: Sequence[Any]) -> None:
+            seen.append((name, events[0].message.partition, [e.message.offset for e in events]))
+
+        return handle
+
+    identified, other = Topic("identified"), Topic("other")
+    declare_partitioned_agent(rt, identified, stage="profiles", handle_partition=stage("p"))
+    declare_partitioned_agent(rt, identified, stage="combine", handle_partition=stage("c"))
+    declare_partitioned_agent(rt, other, stage="owner", handle_partition=stage("o"))
+    assert [name for name, _ in app.agents] == ["profiles", "owner"]
+
+    stream = OneBatch([event(0, 5), event(1, 7), event(0, 6)])
+    await app.agents[0][1](stream)
+    assert seen == [("p", 0, [5, 6]), ("c", 0, [5, 6]), ("p", 1, [7]), ("c", 1, [7])]
+    assert len(stream.acked) == 3

@@ -25,6 +25,7 @@ from streamapp.errors import DeadLetterLimitExceeded
 from streamapp.events import Origin
 from streamapp.observability.trace import BatchTracer
 from streamapp.state.durable import settle, tracked_writes
+from streamapp.state.in_order import Admit, OrderGuard
 from streamapp.topics import Header
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,27 @@ EXIT_CRASH = 70
 EXIT_DLQ_BREAKER = 3
 
 BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
+Admitter = Callable[[Sequence[Any]], Awaitable[list[Any]]]
 
 
 async def run_batches(
-    stream: Any, *, stage: str, max_events: int, within_s: float, handle: BatchHandler
+    stream: Any,
+    *,
+    stage: str,
+    max_events: int,
+    within_s: float,
+    handle: BatchHandler,
+    admit: Admitter | None = None,
 ) -> None:
-    """Drive ``handle`` over batches of Faust events of ``stream``; ack each batch after it."""
-    async for batch in stream.noack_take(max_events, within_s):
+    """Drive ``handle`` over batches of Faust events of ``stream``; ack each batch after it.
+
+    ``admit`` filters each batch first (:func:`in_order_admitter`): what it leaves out is neither
+    handled nor acknowledged.
+    """
+    async for taken in stream.noack_take(max_events, within_s):
+        batch = await admit(taken) if admit is not None else taken
+        if not batch:
+            continue
         try:
             with tracked_writes():
                 await handle(batch)
@@ -94,9 +109,51 @@ def stamp(
     ]
 
 
+def in_order_admitter(rt: Any, stage: str) -> Admitter:
+    """A batch filter that keeps each input partition in offset order (:mod:`..state.in_order`).
+
+    Stale records are left out and untracked (Faust's ``wait_empty`` must not wait for records
+    that will come again), and their partition is sought back to the first missing offset.
+    """
+    app, metrics = rt.app, rt.metrics
+    guard = OrderGuard()
+
+    async def forget_lost_partitions(sender: Any, assigned: Any, **_: Any) -> None:
+        guard.keep_only(assigned)
+
+    app.on_partitions_assigned.connect(forget_lost_partitions)
+
+    async def admit(batch: Sequence[Any]) -> list[Any]:
+        keep: list[Any] = []
+        now = time.monotonic()
+        for event in batch:
+            message = event.message
+            decision = guard.admit(message.tp, message.offset, now)
+            if decision.seek_to is not None:
+                log.info("%s: %s is ahead of %s; seeking back", stage, message, decision.seek_to)
+                try:
+                    await app.consumer.seek(message.tp, decision.seek_to)
+                except Exception:  # lost the partition meanwhile: the rebalance repositions it
+                    log.warning("%s: seek of %s failed", stage, message.tp, exc_info=True)
+            if decision.admit is Admit.STALE:
+                app.consumer._unacked_messages.discard(message)
+                metrics.input_order.labels(stage, "stale").inc()
+                continue
+            if decision.admit is Admit.GAP_ACCEPTED:
+                log.warning(
+                    "%s: accepting a gap in %s before offset %s", stage, message.tp, message.offset
+                )
+                metrics.input_order.labels(stage, "gap_accepted").inc()
+            keep.append(event)
+        return keep
+
+    return admit
+
+
 def declare_agent(rt: Any, source: Any, *, stage: str, handle: BatchHandler) -> None:
     """Declare the stage's Faust agent on ``source``: :func:`run_batches` over ``handle``."""
     settings = rt.settings
+    admit = in_order_admitter(rt, stage)
 
     async def agent(stream: Any) -> None:
         await run_batches(
@@ -105,6 +162,7 @@ def declare_agent(rt: Any, source: Any, *, stage: str, handle: BatchHandler) -> 
             max_events=settings.batch_max_events,
             within_s=settings.batch_within_s,
             handle=handle,
+            admit=admit,
         )
 
     rt.app.agent(source, name=stage)(agent)

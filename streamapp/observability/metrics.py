@@ -27,6 +27,7 @@ class Metrics:
     stage_events: Counter
     duplicates: Counter
     dedupe_expired: Counter
+    input_order: Counter
     identity_conflicts: Counter
     replays_skipped: Counter
     late_events: Counter
@@ -59,6 +60,12 @@ def create_metrics() -> Metrics:
         dedupe_expired=Counter(
             p + "dedupe_entries_expired",
             "messageId dedupe entries deleted after twice the horizon",
+            registry=r,
+        ),
+        input_order=Counter(
+            p + "input_out_of_order",
+            "Input records held back (stale, fetched ahead of a gap) or gaps accepted as real",
+            ["stage", "verdict"],
             registry=r,
         ),
         identity_conflicts=Counter(

@@ -18,6 +18,7 @@ from streamapp.agents import declare_partitioned_agent
 @dataclass
 class FakeApp:
     agents: list[tuple[str, Callable[[Any], Any]]] = field(default_factory=list)
+    on_partitions_assigned: Any = field(default_factory=lambda: SimpleNamespace(connect=id))
 
     def agent(self, source: Any, *, name: str) -> Callable[[Any], Any]:
         def register(fun: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -37,7 +38,7 @@ class Topic:
 
 class Event:  # weak-referenceable, as Faust's events are (the partition context needs that)
     def __init__(self, partition: int, offset: int) -> None:
-        self.message = SimpleNamespace(partition=partition, offset=offset)
+        self.message = SimpleNamespace(partition=partition, offset=offset, tp=("t", partition))
 
 
 def event(partition: int, offset: int) -> Any:
@@ -59,7 +60,7 @@ class OneBatch:
 async def test_two_stages_on_one_topic_run_in_one_agent_per_partition() -> None:
     app = FakeApp()
     settings = SimpleNamespace(batch_max_events=10, batch_within_s=0.1)
-    rt = SimpleNamespace(app=app, settings=settings, partition_stages={})
+    rt = SimpleNamespace(app=app, settings=settings, partition_stages={}, metrics=None)
     seen: list[tuple[str, int, list[int]]] = []
 
     def stage(name: str) -> Callable[[Sequence[Any]], Any]:

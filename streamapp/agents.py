@@ -25,7 +25,8 @@ from streamapp.errors import DeadLetterLimitExceeded
 from streamapp.events import Origin
 from streamapp.observability.trace import BatchTracer
 from streamapp.state.durable import settle, tracked_writes
-from streamapp.state.in_order import Admit, OrderGuard
+from streamapp.state.gap_fill import FilledEvent, GapFiller
+from streamapp.state.in_order import OrderGuard
 from streamapp.topics import Header
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ async def run_batches(
 ) -> None:
     """Drive ``handle`` over batches of Faust events of ``stream``; ack each batch after it.
 
-    ``admit`` filters each batch first (:func:`in_order_admitter`): what it leaves out is neither
-    handled nor acknowledged.
+    ``admit`` completes each batch first (:func:`in_order_admitter`): records of a partition that
+    Faust skipped are read and put in front, so every partition is handled in offset order.
     """
     async for taken in stream.noack_take(max_events, within_s):
         batch = await admit(taken) if admit is not None else taken
@@ -70,7 +71,10 @@ async def run_batches(
             logging.shutdown()
             os._exit(EXIT_CRASH)
         for event in batch:
-            await stream.ack(event)
+            if isinstance(event, FilledEvent):
+                event.ack()
+            else:
+                await stream.ack(event)
 
 
 def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> bytes | None:
@@ -112,11 +116,12 @@ def stamp(
 def in_order_admitter(rt: Any, stage: str) -> Admitter:
     """A batch filter that keeps each input partition in offset order (:mod:`..state.in_order`).
 
-    Stale records are left out and untracked (Faust's ``wait_empty`` must not wait for records
-    that will come again), and their partition is sought back to the first missing offset.
+    When a record arrives ahead of the next expected offset, the missing records are read with a
+    plain consumer and put in front of it, so the stage processes the partition without a gap.
     """
     app, metrics = rt.app, rt.metrics
     guard = OrderGuard()
+    filler = GapFiller(rt.settings.kafka_bootstrap_servers, app)
 
     async def forget_lost_partitions(sender: Any, assigned: Any, **_: Any) -> None:
         guard.keep_only(assigned)
@@ -124,28 +129,24 @@ def in_order_admitter(rt: Any, stage: str) -> Admitter:
     app.on_partitions_assigned.connect(forget_lost_partitions)
 
     async def admit(batch: Sequence[Any]) -> list[Any]:
-        keep: list[Any] = []
-        now = time.monotonic()
+        out: list[Any] = []
         for event in batch:
             message = event.message
-            decision = guard.admit(message.tp, message.offset, now)
-            if decision.seek_to is not None:
-                log.info("%s: %s is ahead of %s; seeking back", stage, message, decision.seek_to)
-                try:
-                    await app.consumer.seek(message.tp, decision.seek_to)
-                except Exception:  # lost the partition meanwhile: the rebalance repositions it
-                    log.warning("%s: seek of %s failed", stage, message.tp, exc_info=True)
-            if decision.admit is Admit.STALE:
-                app.consumer._unacked_messages.discard(message)
-                metrics.input_order.labels(stage, "stale").inc()
-                continue
-            if decision.admit is Admit.GAP_ACCEPTED:
-                log.warning(
-                    "%s: accepting a gap in %s before offset %s", stage, message.tp, message.offset
-                )
-                metrics.input_order.labels(stage, "gap_accepted").inc()
-            keep.append(event)
-        return keep
+            gap = guard.admit(message.tp, message.offset)
+            if gap is not None:
+                filled = await filler.fetch(message.tp, gap)
+                missing = (gap.end - gap.start) - len(filled)
+                log.info(
+                    "%s: %s arrived ahead of offset %s; read %s missing records first",
+                    stage, message.tp, gap.start, len(filled),
+                )  # fmt: skip
+                metrics.input_order.labels(stage, "filled").inc(len(filled))
+                if missing:
+                    log.warning("%s: %s records of %s not found", stage, missing, message.tp)
+                    metrics.input_order.labels(stage, "missing").inc(missing)
+                out.extend(filled)
+            out.append(event)
+        return out
 
     return admit
 

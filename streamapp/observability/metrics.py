@@ -64,7 +64,7 @@ def create_metrics() -> Metrics:
         ),
         input_order=Counter(
             p + "input_out_of_order",
-            "Input records held back (stale, fetched ahead of a gap) or gaps accepted as real",
+            "Input records Faust skipped and the stage read itself (filled), or found deleted",
             ["stage", "verdict"],
             registry=r,
         ),

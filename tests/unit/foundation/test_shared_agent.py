@@ -59,7 +59,9 @@ class OneBatch:
 
 async def test_two_stages_on_one_topic_run_in_one_agent_per_partition() -> None:
     app = FakeApp()
-    settings = SimpleNamespace(batch_max_events=10, batch_within_s=0.1)
+    settings = SimpleNamespace(
+        batch_max_events=10, batch_within_s=0.1, kafka_bootstrap_servers="127.0.0.1:1"
+    )
     rt = SimpleNamespace(app=app, settings=settings, partition_stages={}, metrics=None)
     seen: list[tuple[str, int, list[int]]] = []
 

@@ -24,7 +24,7 @@ from typing import Any
 from streamapp.errors import DeadLetterLimitExceeded
 from streamapp.events import Origin
 from streamapp.observability.trace import BatchTracer
-from streamapp.state.durable import settle, tracked_writes
+from streamapp.state.durable import Evicted, settle, tracked_writes
 from streamapp.state.gap_fill import FilledEvent, GapFiller
 from streamapp.state.in_order import OrderGuard
 from streamapp.topics import Header
@@ -38,6 +38,41 @@ BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
 Admitter = Callable[[Sequence[Any]], Awaitable[list[Any]]]
 
 
+class GroupMembership:
+    """Whether this worker is still the consumer-group member that started a batch.
+
+    Reads aiokafka's coordinator generation (private, like the few other Faust internals this
+    code touches): it drops to -1 when a heartbeat learns that the group evicted us, which is
+    the moment our writes would become zombie writes (:class:`streamapp.state.durable.Evicted`).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def generation(self) -> int | None:
+        """The current generation, ``None`` when there is no consumer to ask."""
+        try:
+            return int(self._app.consumer._thread._ensure_consumer()._coordinator.generation)
+        except Exception:
+            return None
+
+    def checker(self) -> Callable[[], bool]:
+        """A test for "still the member this batch started as", to call before each write."""
+        start = self.generation()
+
+        def still_member() -> bool:
+            now = self.generation()
+            return now is None or (now == start and now >= 0)
+
+        return still_member
+
+    def release(self, events: Sequence[Any]) -> None:
+        """Stop Faust waiting for these events: they are dropped, and delivered again later."""
+        unacked = self._app.consumer._unacked_messages
+        for event in events:
+            unacked.discard(event.message)
+
+
 async def run_batches(
     stream: Any,
     *,
@@ -46,6 +81,7 @@ async def run_batches(
     within_s: float,
     handle: BatchHandler,
     admit: Admitter | None = None,
+    membership: GroupMembership | None = None,
 ) -> None:
     """Drive ``handle`` over batches of Faust events of ``stream``; ack each batch after it.
 
@@ -57,11 +93,17 @@ async def run_batches(
         if not batch:
             continue
         try:
-            with tracked_writes():
+            with tracked_writes(membership.checker() if membership is not None else None):
                 await handle(batch)
                 await settle()
         except asyncio.CancelledError:
             raise
+        except Evicted as exc:
+            log.warning("stage %s: %s (%d records, processed again after the rebalance)",
+                        stage, exc, len(batch))  # fmt: skip
+            if membership is not None:
+                membership.release(batch)
+            continue
         except DeadLetterLimitExceeded as exc:
             log.critical("DEAD-LETTER BREAKER TRIPPED in stage %s: %s", stage, exc)
             logging.shutdown()
@@ -155,6 +197,7 @@ def declare_agent(rt: Any, source: Any, *, stage: str, handle: BatchHandler) -> 
     """Declare the stage's Faust agent on ``source``: :func:`run_batches` over ``handle``."""
     settings = rt.settings
     admit = in_order_admitter(rt, stage)
+    membership = GroupMembership(rt.app)
 
     async def agent(stream: Any) -> None:
         await run_batches(
@@ -164,6 +207,7 @@ def declare_agent(rt: Any, source: Any, *, stage: str, handle: BatchHandler) -> 
             within_s=settings.batch_within_s,
             handle=handle,
             admit=admit,
+            membership=membership,
         )
 
     rt.app.agent(source, name=stage)(agent)

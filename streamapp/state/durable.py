@@ -19,21 +19,41 @@ batch's state is in the changelog. The local RocksDB write happens at the same t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
-_pending: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar(
-    "streamapp_durable_writes", default=None
-)
+from streamapp.errors import StreamappError
+
+
+class Evicted(StreamappError):
+    """The worker stopped being the consumer-group member that started the batch.
+
+    The group gave its partitions to another worker, which may already have restored their
+    tables: a write now would land in a changelog after the new owner's restore (a "zombie"
+    write). The batch is dropped unwritten and unacknowledged; it is processed again by
+    whoever owns its partitions after the rebalance.
+    """
+
+
+@dataclass(slots=True)
+class _Batch:
+    futures: list[asyncio.Future[Any]] = field(default_factory=list)
+    still_member: Callable[[], bool] | None = None
+
+
+_pending: ContextVar[_Batch | None] = ContextVar("streamapp_durable_writes", default=None)
 
 
 def _batch_writes() -> list[asyncio.Future[Any]]:
-    pending = _pending.get()
-    if pending is None:
+    batch = _pending.get()
+    if batch is None:
         raise RuntimeError("a table write outside of a batch: use tracked_writes()")
-    return pending
+    if batch.still_member is not None and not batch.still_member():
+        raise Evicted("left the consumer group during the batch; not writing its state")
+    return batch.futures
 
 
 def put(table: Any, key: bytes, value: bytes) -> None:
@@ -58,12 +78,18 @@ def delete(table: Any, key: bytes) -> None:
 
 
 @contextmanager
-def tracked_writes() -> Iterator[list[asyncio.Future[Any]]]:
-    """Collect the futures of the changelog writes made in this block (one batch)."""
-    futures: list[asyncio.Future[Any]] = []
-    token = _pending.set(futures)
+def tracked_writes(
+    still_member: Callable[[], bool] | None = None,
+) -> Iterator[list[asyncio.Future[Any]]]:
+    """Collect the futures of the changelog writes made in this block (one batch).
+
+    ``still_member`` is asked before every write; when it says no, the write raises
+    :class:`Evicted` instead of happening.
+    """
+    batch = _Batch(still_member=still_member)
+    token = _pending.set(batch)
     try:
-        yield futures
+        yield batch.futures
     finally:
         _pending.reset(token)
 
@@ -74,7 +100,7 @@ async def settle() -> None:
     Raises whatever the producer raised for a record it could not deliver: the caller (the
     stage loop) then ends the process without acknowledging, and the batch is replayed.
     """
-    futures = _pending.get()
-    if futures:
-        await asyncio.gather(*futures)
-        futures.clear()
+    batch = _pending.get()
+    if batch is not None and batch.futures:
+        await asyncio.gather(*batch.futures)
+        batch.futures.clear()

@@ -108,10 +108,12 @@ Why this loses nothing and counts nothing twice, whenever the process dies
 
     Assumptions: each input partition is processed in offset order with nothing skipped (Faust
     does not guarantee it around a rebalance; :mod:`streamapp.state.in_order` enforces it), one
-    producer session per partition at a time (no zombie writer after a rebalance), acks=all with ``min.insync.replicas`` and no unclean leader election, a stage
-    function that reads only the record and the values of keys in its own partition, and fewer
-    than :data:`MAX_RESENT_RANGES` upstream restarts of one origin partition between two of our
-    offset commits (seconds apart).
+    producer session per partition at a time (no zombie writer after a rebalance: a worker that
+    learns it was evicted writes nothing more, :class:`streamapp.state.durable.Evicted`, but one
+    that has not learnt it yet can), acks=all with ``min.insync.replicas`` and no unclean leader
+    election, a stage function that reads only the record and the values of keys in its own
+    partition, and fewer than :data:`MAX_RESENT_RANGES` upstream restarts of one origin
+    partition between two of our offset commits (seconds apart).
 """
 
 from __future__ import annotations

@@ -109,3 +109,40 @@ async def test_a_table_write_outside_a_batch_is_refused_before_anything_is_sent(
     with pytest.raises(RuntimeError, match="outside of a batch"):
         durable.put(table, b"k", b"v")
     assert table.sent == [] and table.data == {}
+
+
+class FlakyMembership:
+    """A group membership that is lost after the first write of the batch."""
+
+    def __init__(self) -> None:
+        self.member = True
+        self.released: list[str] = []
+
+    def checker(self) -> Any:
+        return lambda: self.member
+
+    def release(self, events: Sequence[str]) -> None:
+        self.released.extend(events)
+
+
+async def test_an_evicted_worker_writes_nothing_more_and_acks_nothing() -> None:
+    table = FakeTable()
+    log: list[str] = []
+    membership = FlakyMembership()
+
+    async def handle(batch: Sequence[str]) -> None:
+        durable.put(table, b"first", b"v")
+        membership.member = False  # a heartbeat learnt that the group evicted us
+        durable.put(table, b"second", b"v")
+
+    await run_batches(
+        FakeStream(["a", "b"], log),
+        stage="t",
+        max_events=10,
+        within_s=0.1,
+        handle=handle,
+        membership=membership,  # type: ignore[arg-type]
+    )
+    assert [k for k, _, _ in table.sent] == [b"first"]
+    assert b"second" not in table.data
+    assert log == [] and membership.released == ["a", "b"]

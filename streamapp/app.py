@@ -17,6 +17,7 @@ from aiohttp import web
 from streamapp import provision
 from streamapp.config import Settings, default_worker_id, load_settings
 from streamapp.observability.metrics import Metrics, create_metrics
+from streamapp.observability.observed import Observed
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Runtime:
     tables: dict[str, Any] = field(default_factory=dict)
     aggregate_names: tuple[str, ...] = ()
     aggregates: dict[str, Any] = field(default_factory=dict)
+    observed: Observed = field(default_factory=Observed)
 
     @property
     def web_app(self) -> web.Application:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import aiohttp
@@ -33,7 +33,6 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 from yarl import URL
 
-from streamapp.app import Runtime
 from streamapp.errors import StreamappError
 from streamapp.observability.sampler import input_topics
 from streamapp.ops import dlq, retry, trace
@@ -44,6 +43,9 @@ from streamapp.ui import pages
 from streamapp.ui.html import message, page
 from streamapp.views.auth import SESSION_COOKIE, session_value, token_matches
 from streamapp.views.routing import SERVED_BY_HEADER
+
+if TYPE_CHECKING:
+    from streamapp.app import Runtime
 
 FAILURES: Final = (StreamappError, KafkaError)
 LETTERS_SHOWN: Final = 500

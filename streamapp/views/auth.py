@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from streamapp.app import Runtime
+if TYPE_CHECKING:
+    from streamapp.app import Runtime
+
 
 OPEN_PATHS = frozenset({"/health", "/metrics", "/ui/login", "/openapi.json"})
 INGEST_PREFIX = "/v1/"

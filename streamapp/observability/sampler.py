@@ -138,7 +138,7 @@ async def sample(rt: Runtime, meter: RateMeter) -> None:
 
 def install(rt: Runtime) -> None:
     """Register the sampling timer on the worker."""
-    meter = RateMeter()
+    meter = RateMeter(started_at_s=time.monotonic())
 
     @rt.app.timer(interval=SAMPLE_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def sample_pipeline() -> None:

@@ -15,6 +15,11 @@ def test_the_first_sample_has_no_rate_then_rates_are_increase_per_second() -> No
     assert rates == pytest.approx({"validate": 20.0, "identify": 10.0})
 
 
+def test_a_meter_made_at_process_start_rates_the_first_sample_from_zero() -> None:
+    meter = RateMeter(started_at_s=100.0)
+    assert meter.observe({"validate": 50.0}, at_s=105.0) == pytest.approx({"validate": 10.0})
+
+
 def test_a_counter_that_went_down_shows_zero_not_a_negative_rate() -> None:
     meter = RateMeter()
     meter.observe({"validate": 100.0}, at_s=1.0)

@@ -35,6 +35,8 @@ class WorkerInfo:
     assigned: Mapping[str, Sequence[int]]
     rebalancing: bool
     error: str | None = None
+    recovery: Mapping[str, Any] | None = None
+    """``/health``'s ``recovery``: in_progress, active_remaining, standby_remaining."""
 
 
 def login(error: str | None = None) -> str:
@@ -108,9 +110,13 @@ def overview(observed: Observed, workers: Sequence[WorkerInfo], input_topics: Se
             if w.error
             else ("rebalancing" if w.rebalancing else '<span class="ok">ok</span>')
         )
-        worker_rows.append((esc(w.worker_id or "?"), esc(w.url), state, owned or "-"))
-    parts.append(table(("worker", "url", "state", "input partitions owned"), worker_rows))
-    parts.append("<h2>Recovery (this worker)</h2>")
+        worker_rows.append(
+            (esc(w.worker_id or "?"), esc(w.url), state, _recovery_text(w.recovery), owned or "-")
+        )
+    parts.append(
+        table(("worker", "url", "state", "recovery", "input partitions owned"), worker_rows)
+    )
+    parts.append("<h2>Recovery and tables (this worker)</h2>")
     rec = observed.recovery
     if rec is None:
         parts.append("<p>Not sampled yet.</p>")
@@ -127,6 +133,14 @@ def overview(observed: Observed, workers: Sequence[WorkerInfo], input_topics: Se
     if keys:
         parts.append(table(("table", "keys (RocksDB estimate, this worker)"), keys))
     return page("Overview", "".join(parts))
+
+
+def _recovery_text(recovery: Mapping[str, Any] | None) -> str:
+    if not recovery:
+        return "-"
+    active, standby = recovery.get("active_remaining"), recovery.get("standby_remaining")
+    state = "recovering" if recovery.get("in_progress") else "up to date"
+    return esc(f"{state}; {active} active, {standby} standby records left")
 
 
 def _status(marker: Marker | None) -> str:

@@ -258,10 +258,11 @@ async def _health(session: aiohttp.ClientSession, url: str) -> pages.WorkerInfo:
     if status != 200 or not isinstance(body, dict):
         reason = body.get("status") if isinstance(body, dict) else body
         return pages.WorkerInfo(url, None, {}, False, f"{status or 'no answer'}: {reason}"[:200])
-    assigned = body.get("assigned")
+    assigned, recovery = body.get("assigned"), body.get("recovery")
     return pages.WorkerInfo(
         url=url,
         worker_id=str(body.get("worker_id")),
         assigned=assigned if isinstance(assigned, dict) else {},
         rebalancing=bool(body.get("rebalancing")),
+        recovery=recovery if isinstance(recovery, dict) else None,
     )

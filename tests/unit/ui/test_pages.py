@@ -67,7 +67,13 @@ def test_the_overview_shows_rates_lag_with_owners_workers_and_recovery() -> None
         recovery=Recovery(True, 17, 2, (("t-profiles-changelog", 0, 17),)),
     )
     workers = [
-        pages.WorkerInfo("http://h:1", "w1", {"t.events": [0]}, False),
+        pages.WorkerInfo(
+            "http://h:1",
+            "w1",
+            {"t.events": [0]},
+            False,
+            recovery={"in_progress": True, "active_remaining": 321, "standby_remaining": 0},
+        ),
         pages.WorkerInfo("http://h:2", "w2", {"t.events": [1]}, True),
         pages.WorkerInfo("http://h:3", None, {}, False, "no answer"),
     ]
@@ -77,6 +83,7 @@ def test_the_overview_shows_rates_lag_with_owners_workers_and_recovery() -> None
     assert "<td>w1</td>" in html.split('class="lag"')[1].split("</table>")[0]
     assert "rebalancing" in html and "no answer" in html
     assert "recovering" in html and "17" in html and "t-profiles-changelog" in html
+    assert "recovering; 321 active, 0 standby records left" in html
 
 
 def test_a_selector_of_letters_chooses_exactly_those() -> None:

@@ -180,8 +180,9 @@ def dead_letters(
     if reason:
         parts.append(
             '<form method="post" action="/ui/dlq/retry" class="inline">'
-            f"{hidden('reason', reason)}"
-            f'<button type="submit" id="retry-reason">Retry all {esc(reason)}</button></form>'
+            f"{hidden('reason', reason)}{hidden('since', since or '')}"
+            f'<button type="submit" id="retry-reason">Retry all {esc(reason)}'
+            f"{esc(' since ' + since) if since else ''}</button></form>"
         )
     shown = letters[:shown_limit]
     parts.append(f"<p>{len(shown)} of {len(letters)} letters shown, oldest first.</p>")

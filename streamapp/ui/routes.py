@@ -177,8 +177,16 @@ def install(rt: Runtime) -> None:
             selector, what = Selector(reason=reason), f"every letter with reason {reason}"
         else:
             return _error("Retry", "choose letters to retry (tick them), or a reason", 400)
+        since = form.get("since")
+        since_ms: int | None = None
+        if isinstance(since, str) and since and not keys:
+            try:
+                since_ms = parse_since(since, now_ms=_now_ms())
+            except ValueError as exc:
+                return _error("Retry", str(exc), 400)
+            what += f" refused since {since}"
         try:
-            report = await retry.retry(settings, selector, since_ms=None)
+            report = await retry.retry(settings, selector, since_ms=since_ms)
         except FAILURES as exc:
             return _error("Retry", f"the retry failed: {exc}", 502)
         return _html(pages.retried(report, events_topic=settings.topics.events, what=what))

@@ -54,7 +54,8 @@ def test_the_browser_lists_letters_with_checkboxes_and_offers_retry_all_of_a_rea
     )
     assert html.count('type="checkbox" name="letter"') == 2
     assert "2 of 3 letters shown" in html
-    assert 'name="reason" value="too_large"' in html and "Retry all too_large" in html
+    assert 'name="reason" value="too_large"' in html and "Retry all too_large since 1h" in html
+    assert 'type="hidden" name="since" value="1h"' in html
 
 
 def test_the_overview_shows_rates_lag_with_owners_workers_and_recovery() -> None:

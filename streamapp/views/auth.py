@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 OPEN_PATHS = frozenset({"/health", "/metrics", "/ui/login", "/openapi.json"})
 INGEST_PREFIX = "/v1/"
+UI_PREFIX = "/ui"
 SESSION_COOKIE = "streamapp_session"
 _SESSION_CONTEXT = b"streamapp operator UI session v1"
 
@@ -42,10 +43,12 @@ def token_matches(rt: Runtime, given: str) -> bool:
 
 
 def token_ok(rt: Runtime, request: web.Request) -> bool:
-    """True when the request carries the API token (bearer header) or the UI's session cookie."""
+    """True with the API token (bearer header), or the UI's session cookie on a ``/ui`` path."""
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer "):
         return token_matches(rt, auth[7:].strip())
+    if not request.path.startswith(UI_PREFIX):
+        return False  # the session cookie opens the UI only, never the API
     cookie = request.cookies.get(SESSION_COOKIE)
     expected = session_value(rt.settings.api_token)
     return cookie is not None and hmac.compare_digest(cookie.encode(), expected.encode())
@@ -60,7 +63,7 @@ def install(rt: Runtime) -> None:
         if path in OPEN_PATHS or path.startswith(INGEST_PREFIX):
             return await handler(request)
         if not token_ok(rt, request):
-            if path.startswith("/ui") and request.method == "GET":
+            if path.startswith(UI_PREFIX) and request.method == "GET":
                 raise web.HTTPFound("/ui/login")
             return web.json_response(
                 {"error": "bearer token required"},

@@ -282,6 +282,9 @@ def test_dead_letters_retried_from_cli_and_browser_each_count_once(
                 "/ui",
             )
             assert deployment.token not in cookie["value"]
+            session = {cookie["name"]: cookie["value"]}
+            api = requests.get(f"{worker.url}/profiles/big-0", cookies=session, timeout=10)
+            assert api.status_code == 401  # the cookie opens the UI, not the API
             _see_lag(page, events, deployment.partitions)
 
             # Open big-1's letter from the browser and retry it.

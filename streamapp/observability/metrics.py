@@ -112,6 +112,8 @@ def create_metrics() -> Metrics:
             p + "recovery_in_progress", "1 while tables recover from their changelogs", registry=r
         ),
         sampled_at=Gauge(
-            p + "sampled_at_seconds", "When the sampled gauges were last updated", registry=r
+            p + "sampled_at_seconds",
+            "Start of the last sample (its values were all read after it)",
+            registry=r,
         ),
     )

@@ -14,7 +14,7 @@ A Faust timer on each worker sets the sampled gauges of ``/metrics`` and keeps t
 
 A failed sample (broker away, worker mid-rebalance) is logged and skipped: sampling must never
 disturb the stages, and the gauges keep their last values with ``streamapp_sampled_at_seconds``
-saying how old they are.
+saying when the last complete sample began (each value in it was read after that).
 """
 
 from __future__ import annotations
@@ -106,16 +106,18 @@ def _set_lag(rt: Runtime, rows: list[PartitionLag]) -> None:
 async def sample(rt: Runtime, meter: RateMeter) -> None:
     """Take one sample: update the gauges and ``rt.observed``."""
     metrics, observed = rt.metrics, rt.observed
+    started = time.time()  # every value of this sample is read after this instant
     totals = stage_totals(rt)
     rates = meter.observe(totals, time.monotonic())
     for stage, rate in rates.items():
         metrics.stage_throughput.labels(stage).set(rate)
     observed.stage_totals, observed.stage_rates = totals, rates
+    complete = True
     try:
         rows = await read_lag(rt.settings.kafka_bootstrap_servers, rt.app.conf.id, input_topics(rt))
     except Exception as exc:  # the broker may be away; the next sample tries again
         log.warning("sampling consumer lag failed: %r", exc)
-        observed.lag_error = repr(exc)
+        observed.lag_error, complete = repr(exc), False
     else:
         _set_lag(rt, rows)
         observed.lag, observed.lag_error = rows, None
@@ -124,6 +126,7 @@ async def sample(rt: Runtime, meter: RateMeter) -> None:
         state = recovery(rt)
     except Exception as exc:  # tables mid-rebalance: skip this sample
         log.warning("sampling tables failed: %r", exc)
+        complete = False
     else:
         for name, count in keys.items():
             metrics.table_keys.labels(name).set(count)
@@ -131,9 +134,9 @@ async def sample(rt: Runtime, meter: RateMeter) -> None:
         metrics.recovery_remaining.labels("standby").set(state.standby_remaining)
         metrics.recovery_active.set(1 if state.in_progress else 0)
         observed.table_keys, observed.recovery = keys, state
-    now = time.time()
-    metrics.sampled_at.set(now)
-    observed.sampled_at_ms = int(now * 1000)
+    if complete:  # else the gauges that failed keep older values: keep the older time too
+        metrics.sampled_at.set(started)
+        observed.sampled_at_ms = int(started * 1000)
 
 
 def install(rt: Runtime) -> None:

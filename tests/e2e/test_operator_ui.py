@@ -135,9 +135,13 @@ def test_metrics_parse_and_show_throughput_lag_windows_tables_and_recovery(
         [deployment.topic(t) for t in STAGE_TOPICS],
         timeout_s=30,
     )
-    time.sleep(3.5)  # one more sample after the drain
+    drained_at = time.time()
 
-    fams = _families(worker)
+    def sampled_after_drain() -> dict[str, Any] | None:
+        fams = _families(worker)
+        return fams if (_value(fams, "streamapp_sampled_at_seconds") or 0) > drained_at else None
+
+    fams = _poll("a sample after the drain", sampled_after_drain, timeout_s=15)
     for name in (
         "streamapp_stage_throughput_events_per_second",
         "streamapp_consumer_lag_records",

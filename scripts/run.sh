@@ -44,6 +44,7 @@ done
 cat <<TXT
 
 streamapp is running.
+  operator UI http://127.0.0.1:$port/ui  (log in with the token $STREAMAPP_API_TOKEN)
   health      curl http://127.0.0.1:$port/health
   metrics     curl http://127.0.0.1:$port/metrics
   ingest      curl -u $STREAMAPP_WRITE_KEYS: -H 'Content-Type: application/json' \\

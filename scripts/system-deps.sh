@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the tests use as real clients (kcat). Installed only when missing; needs root.
+# Debian packages the tests use as real clients (kcat; chromium, which Playwright drives). Installed only when missing; needs root.
 set -euo pipefail
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -17,6 +17,7 @@ from aiohttp import web
 from streamapp import provision
 from streamapp.config import Settings, default_worker_id, load_settings
 from streamapp.observability.metrics import Metrics, create_metrics
+from streamapp.observability.observed import Observed
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Runtime:
     aggregates: dict[str, Any] = field(default_factory=dict)
     partition_stages: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
     """Topic -> the (stage, per-partition handler) pairs that read it through one shared agent."""
+    observed: Observed = field(default_factory=Observed)
 
     @property
     def web_app(self) -> web.Application:

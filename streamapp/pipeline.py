@@ -17,7 +17,9 @@ def install(rt: Runtime) -> None:
     from streamapp.identify import agent as identify_stage
     from streamapp.ingest import agent as validate_stage
     from streamapp.ingest import http as ingest_http
+    from streamapp.observability import sampler
     from streamapp.profiles import agent as profiles_stage
+    from streamapp.ui import routes as ui
     from streamapp.views import aggregates, auth, health, openapi, profiles
     from streamapp.windows import agent as windows_stage
 
@@ -31,3 +33,5 @@ def install(rt: Runtime) -> None:
     profiles.install(rt)  # GET /profiles/{id}, /counters/{id}
     aggregates.install(rt)  # GET /aggregates/{name}
     openapi.install(rt)  # GET /openapi.json
+    ui.install(rt)  # /ui: the operator web UI
+    sampler.install(rt)  # rates, lag, table sizes, recovery -> /metrics and /ui

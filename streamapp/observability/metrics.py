@@ -35,6 +35,12 @@ class Metrics:
     window_reemits: Counter
     dlq_breaker_trips: Counter
     ingest_in_flight: Gauge
+    stage_throughput: Gauge
+    consumer_lag: Gauge
+    table_keys: Gauge
+    recovery_remaining: Gauge
+    recovery_active: Gauge
+    sampled_at: Gauge
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
@@ -89,5 +95,38 @@ def create_metrics() -> Metrics:
         ),
         ingest_in_flight=Gauge(
             p + "ingest_in_flight", "HTTP events awaiting broker acks", registry=r
+        ),
+        # Sampled every few seconds by streamapp.observability.sampler:
+        stage_throughput=Gauge(
+            p + "stage_throughput_events_per_second",
+            "Events handled per second over the last sample interval",
+            ["stage"],
+            registry=r,
+        ),
+        consumer_lag=Gauge(
+            p + "consumer_lag_records",
+            "End offset minus committed offset, per input partition this worker owns",
+            ["topic", "partition"],
+            registry=r,
+        ),
+        table_keys=Gauge(
+            p + "table_keys",
+            "Estimated keys in the active partitions of a table on this worker",
+            ["table"],
+            registry=r,
+        ),
+        recovery_remaining=Gauge(
+            p + "recovery_remaining_records",
+            "Changelog records still to read before tables are up to date",
+            ["kind"],
+            registry=r,
+        ),
+        recovery_active=Gauge(
+            p + "recovery_in_progress", "1 while tables recover from their changelogs", registry=r
+        ),
+        sampled_at=Gauge(
+            p + "sampled_at_seconds",
+            "Start of the last sample (its values were all read after it)",
+            registry=r,
         ),
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from streamapp.config import Settings
 from streamapp.ops.kafka import Kafka
 from streamapp.ops.letters import Letter, LetterFilter, chronological, letter_from_record
-from streamapp.ops.markers import MarkerLog, read_markers
+from streamapp.ops.markers import Marker, MarkerLog, read_markers
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +49,30 @@ async def read_marker_log(kafka: Kafka, topic: str) -> MarkerLog:
     if await kafka.partitions(topic) is None:
         return MarkerLog()
     return read_markers((await kafka.read(topic)).records)
+
+
+async def one_letter(
+    settings: Settings, partition: int, offset: int
+) -> tuple[Letter, Marker | None] | None:
+    """The letter at ``partition``/``offset`` of ``events.dlq`` and its marker; ``None``: no such.
+
+    Raises:
+        TopicNotFound: the deployment has no DLQ topic.
+
+    """
+    names = settings.topics
+    async with Kafka(settings.kafka_bootstrap_servers) as kafka:
+        if partition not in (await kafka.partitions(names.events_dlq) or []):
+            return None
+        read = await kafka.read(
+            names.events_dlq,
+            partitions=[partition],
+            start={partition: offset},
+            until={partition: offset + 1},
+        )
+        record = next((r for r in read.records if r.offset == offset), None)
+        if record is None:
+            return None
+        markers = await read_marker_log(kafka, names.dlq_retries)
+    letter = letter_from_record(record)
+    return letter, markers.get(letter.marker_key)

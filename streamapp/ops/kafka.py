@@ -85,6 +85,7 @@ class Kafka:
             bootstrap_servers=bootstrap_servers,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,  # the end offsets are known: no need to wait for more
         )
         self._producer: Any = None
 
@@ -159,7 +160,12 @@ class Kafka:
         self._consumer.assign(due)
         for tp in due:
             self._consumer.seek(tp, firsts[tp.partition])
-        records = await self._drain(due, ends)
+        try:
+            records = await self._drain(due, ends)
+        finally:
+            # An assigned partition keeps a fetch long-polling on the broker connection, and
+            # the next offset or metadata request waits behind it (up to fetch_max_wait_ms).
+            self._consumer.unsubscribe()
         return TopicRead(records, ends)
 
     async def _starts(

@@ -57,11 +57,16 @@ class Skip(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Selector:
-    """Which letters ``dlq retry`` considers: one reason, one correlation id, or all."""
+    """Which letters ``dlq retry`` considers: one reason, one correlation id, chosen ones, or all.
+
+    ``letters`` (``<dlq partition>:<dlq offset>`` keys) is what the operator UI sends for "retry
+    this one" and "retry selected".
+    """
 
     reason: str | None = None
     correlation_id: str | None = None
     everything: bool = False
+    letters: frozenset[str] | None = None
 
     @classmethod
     def from_options(
@@ -78,8 +83,15 @@ class Selector:
             raise ValueError("choose the letters with exactly one of --reason, --cid or --all")
         return cls(reason, correlation_id, everything)
 
+    @classmethod
+    def of_letters(cls, keys: Iterable[str]) -> Selector:
+        """The selector of exactly these letters (by marker key)."""
+        return cls(letters=frozenset(keys))
+
     def chooses(self, letter: Letter) -> bool:
         """Whether ``letter`` is selected."""
+        if self.letters is not None:
+            return letter.marker_key in self.letters
         if self.reason is not None:
             return letter.reason == self.reason
         if self.correlation_id is not None:

@@ -40,6 +40,13 @@ def install(rt: Runtime) -> None:
             "assigned": assigned,
             "rebalancing": bool(rt.app.rebalancing),
         }
+        recovery = rt.observed.recovery  # as last sampled (streamapp.observability.sampler)
+        if recovery is not None:
+            body["recovery"] = {
+                "in_progress": recovery.in_progress,
+                "active_remaining": recovery.active_remaining,
+                "standby_remaining": recovery.standby_remaining,
+            }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def metrics(request: web.Request) -> web.Response:

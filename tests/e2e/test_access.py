@@ -3,7 +3,8 @@
 Walks the routes of a real worker's aiohttp router (the same code the worker runs) and calls each
 one on a running worker without credentials: ingest must answer 401 without a write key, every
 view, ops and UI route 401 (or a redirect to the login page) without the bearer token. Only the
-listed open routes may answer.
+listed open routes may answer, and the login form's POST refuses a missing token without setting
+a session cookie.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _concrete(path: str) -> str:
     return re.sub(r"\(\?P<\w+>[^)]*\)", "x", path)
 
 
-def _call(url: str, method: str) -> int:
+def _call(url: str, method: str) -> tuple[int, str | None]:
     req = urllib.request.Request(url, method=method, data=b"{}" if method == "POST" else None)
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -46,9 +47,9 @@ def _call(url: str, method: str) -> int:
     opener = urllib.request.build_opener(NoRedirect)
     try:
         with opener.open(req, timeout=10) as resp:
-            return resp.status
+            return resp.status, resp.headers.get("Set-Cookie")
     except urllib.error.HTTPError as err:
-        return err.code
+        return err.code, err.headers.get("Set-Cookie")
 
 
 def test_every_route_needs_its_credentials(workers, deployment: Deployment) -> None:
@@ -56,14 +57,18 @@ def test_every_route_needs_its_credentials(workers, deployment: Deployment) -> N
     paths = {p for _, p in routes}
     concrete_paths = {_concrete(p) for p in paths}
     assert {"/health", "/v1/batch", "/profiles/x", "/aggregates/x"} <= concrete_paths, paths
+    ui_pages = {"/ui", "/ui/login", "/ui/logout", "/ui/dlq", "/ui/dlq/x/x", "/ui/dlq/retry"}
+    assert ui_pages | {"/ui/trace", "/ui/profiles"} <= concrete_paths, paths
     worker = workers()
     worker.wait_ready(topic=deployment.topic("events"))
     checked = 0
     routes.append(("GET", "/"))  # Faust's own index, registered when the server starts
     for method, path in routes:
         concrete = _concrete(path)
-        status = _call(worker.url + concrete, method)
-        if path in OPEN_PATHS:
+        status, cookie = _call(worker.url + concrete, method)
+        if (method, path) == ("POST", "/ui/login"):
+            assert (status, cookie) == (401, None), (method, path, status, cookie)
+        elif path in OPEN_PATHS:
             assert status in (200, 503), (method, path, status)
         elif path.startswith("/v1/"):
             assert status == 401, (method, path, status)
@@ -72,4 +77,4 @@ def test_every_route_needs_its_credentials(workers, deployment: Deployment) -> N
         else:
             assert status == 401, (method, path, status)
         checked += 1
-    assert checked == len(routes) >= 13
+    assert checked == len(routes) >= 22

@@ -23,7 +23,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from streamapp.observability.lag import PartitionLag, read_lag
+from streamapp.observability.lag import LagReader, PartitionLag
 from streamapp.observability.observed import Recovery
 from streamapp.observability.rates import RateMeter
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SAMPLE_INTERVAL_S: Final = 3.0
+SAMPLE_INTERVAL_S: Final = 5.0
 ESTIMATE_KEYS: Final = "rocksdb.estimate-num-keys"
 
 
@@ -103,7 +103,7 @@ def _set_lag(rt: Runtime, rows: list[PartitionLag]) -> None:
             gauge.labels(row.topic, str(row.partition)).set(row.lag)
 
 
-async def sample(rt: Runtime, meter: RateMeter) -> None:
+async def sample(rt: Runtime, meter: RateMeter, lag: LagReader) -> None:
     """Take one sample: update the gauges and ``rt.observed``."""
     metrics, observed = rt.metrics, rt.observed
     started = time.time()  # every value of this sample is read after this instant
@@ -114,7 +114,7 @@ async def sample(rt: Runtime, meter: RateMeter) -> None:
     observed.stage_totals, observed.stage_rates = totals, rates
     complete = True
     try:
-        rows = await read_lag(rt.settings.kafka_bootstrap_servers, rt.app.conf.id, input_topics(rt))
+        rows = await lag.read(rt.app.conf.id, input_topics(rt))
     except Exception as exc:  # the broker may be away; the next sample tries again
         log.warning("sampling consumer lag failed: %r", exc)
         observed.lag_error, complete = repr(exc), False
@@ -142,9 +142,10 @@ async def sample(rt: Runtime, meter: RateMeter) -> None:
 def install(rt: Runtime) -> None:
     """Register the sampling timer on the worker."""
     meter = RateMeter(started_at_s=time.monotonic())
+    lag = LagReader(rt.settings.kafka_bootstrap_servers)
 
     @rt.app.timer(interval=SAMPLE_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def sample_pipeline() -> None:
-        await sample(rt, meter)
+        await sample(rt, meter, lag)
 
     del sample_pipeline

@@ -126,7 +126,7 @@ def run_faust(
     first = data / "first-event"
     env = _env(bootstrap, topic, group, data, first)
     env["BENCH_PORT"] = str(_free_port())
-    cmd = [PYTHON, "-m", "benchmarks.systems.faust_plain", "worker", "-l", "warn"]
+    cmd = [PYTHON, "-m", "benchmarks.systems.faust_plain", "worker", "-l", "info"]
     return _run_app(
         cmd,
         env,

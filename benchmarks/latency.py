@@ -1,9 +1,12 @@
 """streamapp's end-to-end latency at a fixed offered rate (half its measured maximum).
 
 A producer writes the benchmark workload (fresh message ids, event time = now) to ``events`` at a
-steady rate, acks=all, and every 100 ms a probe event for a user id never seen before. For each
-probe, a poller asks ``GET /counters/<probe user>?event=Probe`` every 10 ms until the count is
-there: ingest time (just before the send) -> effect readable over HTTP. Resolution ~10 ms.
+steady rate, acks=all, and every 100 ms a probe event for a user id never seen before. One poller
+asks ``GET /counters/<probe user>?event=Probe`` for the outstanding probes in send order, one
+request every 10 ms, until each count is there: ingest time (just before the send) -> effect
+readable over HTTP. One poller, so the measuring never adds more than 100 requests/s to the
+worker; resolution ~10 ms times the number of probes outstanding. A probe not answered within
+30 s counts as 30 s (and is reported), so a pipeline that falls behind cannot look fast.
 
 Windows: sink records of ``aggregates.events_per_minute`` that arrive during the phase are
 timed against their window's end + grace (the earliest a window may close on event time), so the
@@ -26,6 +29,7 @@ from benchmarks.workload import generate
 
 PROBE_EVERY_S = 0.1
 POLL_EVERY_S = 0.01
+PROBE_DEADLINE_S = 30.0
 MINUTE_WINDOW_END_PLUS_GRACE_MS = 60_000 + 30_000
 
 
@@ -48,21 +52,34 @@ async def _run(dep: Deployment, worker: Worker, rate: float, seconds: float) -> 
     await sink.seek_to_end()
     latencies: list[float] = []
     sink_delays: list[float] = []
-    pollers: list[asyncio.Task[None]] = []
+    probes = 0
     stop = asyncio.Event()
     run_tag = f"{int(time.time())}"
 
-    async def poll(session: aiohttp.ClientSession, user: str, sent: float) -> None:
-        url = f"{worker.url}/counters/{user}?event=Probe"
+    outstanding: list[tuple[str, float]] = []
+    unanswered = 0
+    sending_done = asyncio.Event()
+
+    async def poller(session: aiohttp.ClientSession) -> None:
+        nonlocal unanswered
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        deadline = sent + 30
-        while time.time() < deadline:
-            async with session.get(url, headers=headers) as resp:
-                if resp.status == 200:
-                    body = await resp.json()
-                    if body["events"]["Probe"]["lifetime"] >= 1:
-                        latencies.append((time.time() - sent) * 1000)
-                        return
+        while outstanding or not sending_done.is_set():
+            for user, sent in list(outstanding):
+                if time.time() > sent + PROBE_DEADLINE_S:
+                    outstanding.remove((user, sent))
+                    unanswered += 1
+                    latencies.append(PROBE_DEADLINE_S * 1000)
+                    continue
+                url = f"{worker.url}/counters/{user}?event=Probe"
+                async with session.get(url, headers=headers) as resp:
+                    ok = (
+                        resp.status == 200
+                        and (await resp.json())["events"]["Probe"]["lifetime"] >= 1
+                    )
+                if ok:
+                    latencies.append((time.time() - sent) * 1000)
+                    outstanding.remove((user, sent))
+                await asyncio.sleep(POLL_EVERY_S)
             await asyncio.sleep(POLL_EVERY_S)
 
     async def read_sink() -> None:
@@ -81,6 +98,7 @@ async def _run(dep: Deployment, worker: Worker, rate: float, seconds: float) -> 
     events = generate(10**9, seed=9, base_ms=0)
     sent_events = 0
     async with aiohttp.ClientSession() as session:
+        poll_task = asyncio.create_task(poller(session))
         t_start = time.time()
         next_probe = t_start
         probe_n = 0
@@ -110,19 +128,21 @@ async def _run(dep: Deployment, worker: Worker, rate: float, seconds: float) -> 
                 }
                 sent = time.time()
                 await producer.send(dep.topic("events"), orjson.dumps(probe), key=user.encode())
-                pollers.append(asyncio.create_task(poll(session, user, sent)))
+                outstanding.append((user, sent))
+                probes += 1
                 next_probe += PROBE_EVERY_S
             await asyncio.sleep(0.005)
         await producer.flush()
-        await asyncio.gather(*pollers)
+        sending_done.set()
+        await poll_task
     stop.set()
     await sink_task
     await sink.stop()
     await producer.stop()
     out: dict[str, Any] = {
         "offered_rate": rate,
-        "probes": len(pollers),
-        "probes_answered": len(latencies),
+        "probes": probes,
+        "probes_unanswered_in_30s": unanswered,
         "p50_ms": _pct(latencies, 50),
         "p95_ms": _pct(latencies, 95),
         "p99_ms": _pct(latencies, 99),

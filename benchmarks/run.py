@@ -16,9 +16,11 @@ import argparse
 import asyncio
 import atexit
 import datetime as dt
+import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -44,9 +46,14 @@ def main() -> None:
     parser.add_argument("--rebuild-keys", type=int, default=1_000_000)
     parser.add_argument("--latency-s", type=float, default=30.0)
     parser.add_argument("--only", default="raw,streamapp,faust,quix,latency,rebuild")
+    parser.add_argument("--skip", default="", help="streamapp1 and/or streamapp2")
     parser.add_argument("--work", default="/tmp/streamapp-bench")
+    parser.add_argument(
+        "--merge", action="store_true", help="update latest.json's systems instead of replacing"
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
+    skip = set(args.skip.split(","))
     n = args.events
     run_id = f"bench{int(time.time())}"
     work = Path(args.work) / run_id
@@ -69,12 +76,16 @@ def main() -> None:
     del records
 
     results: dict[str, dict[str, Any]] = {}
+    if args.merge and (RESULTS / "latest.json").exists():
+        results = json.loads((RESULTS / "latest.json").read_text())
     if "raw" in only:
         log("(a) raw ceiling")
         results["raw"] = baselines.run_raw(args.bootstrap, topic, f"{run_id}-raw", n)
         log(f"    {results['raw']['events_per_s']:,.0f} events/s")
     if "streamapp" in only:
         for key, dep, workers in (("streamapp_1w", dep1, 1), ("streamapp_2w", dep2, 2)):
+            if f"streamapp{workers}" in skip:
+                continue
             log(f"(b) streamapp, {workers} worker(s)")
             res = throughput(dep, n, workers, timeout_s)
             procs = res.pop("workers")
@@ -89,7 +100,8 @@ def main() -> None:
             finally:
                 for w in procs:
                     w.stop()
-            results[key] = res
+            results[key] = {**results.get(key, {}), **res}
+            report.write(results, _meta(args, n, mean_bytes, run_id), RESULTS)
             log(f"    {res['events_per_s']:,.0f} events/s")
             shutil.rmtree(dep.data_dir, ignore_errors=True)
     if "faust" in only:
@@ -113,18 +125,27 @@ def main() -> None:
         results.setdefault("streamapp_1w", {}).update(rebuilt)
         log(f"    {rebuilt['rebuild_s']:.1f} s")
 
-    meta = {
+    report.write(results, _meta(args, n, mean_bytes, run_id), RESULTS)
+    md = (RESULTS / "latest.md").read_text()
+    print()
+    print(md)
+
+
+def _meta(args: argparse.Namespace, n: int, mean_bytes: float, run_id: str) -> dict[str, Any]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
+    return {
         "events": n,
         "partitions": args.partitions,
         "mean_event_bytes": mean_bytes,
         "cpus": os.cpu_count(),
         "started": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         "run_id": run_id,
-        "command": f"make bench EVENTS={n}",
+        "command": f"make bench EVENTS={n} REBUILD_KEYS={args.rebuild_keys}",
+        "commit": commit,
+        "load_average_at_end": os.getloadavg(),
     }
-    md = report.write(results, meta, RESULTS)
-    print()
-    print(md)
 
 
 def _on_signal(signum: int, _frame: object) -> None:

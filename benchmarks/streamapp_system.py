@@ -95,7 +95,7 @@ def start_worker(dep: Deployment, extra: list[str] | None = None) -> Worker:
     port = free_port()
     dep.data_dir.mkdir(parents=True, exist_ok=True)
     log = (dep.data_dir / f"worker-{port}.log").open("ab")
-    cmd = [*(extra or []), STREAMAPP, "worker", "-l", "warn"]
+    cmd = [*(extra or []), STREAMAPP, "worker", "-l", "info"]
     proc = subprocess.Popen(cmd, env=dep.env(port), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     SPAWNED.append(proc)
     return Worker(port, proc)

@@ -82,6 +82,7 @@ def main() -> None:
         log("(a) raw ceiling")
         results["raw"] = baselines.run_raw(args.bootstrap, topic, f"{run_id}-raw", n)
         log(f"    {results['raw']['events_per_s']:,.0f} events/s")
+        report.write(results, _meta(args, n, mean_bytes, run_id), RESULTS)
     if "streamapp" in only:
         for key, dep, workers in (("streamapp_1w", dep1, 1), ("streamapp_2w", dep2, 2)):
             if f"streamapp{workers}" in skip:
@@ -110,12 +111,14 @@ def main() -> None:
             args.bootstrap, topic, f"{run_id}-faust", n, work, timeout_s
         )
         log(f"    {results['faust_plain']['events_per_s']:,.0f} events/s")
+        report.write(results, _meta(args, n, mean_bytes, run_id), RESULTS)
     if "quix" in only:
         log("(d) Quix Streams")
         results["quixstreams"] = baselines.run_quix(
             args.bootstrap, topic, f"{run_id}-quix", n, work, timeout_s
         )
         log(f"    {results['quixstreams']['events_per_s']:,.0f} events/s")
+        report.write(results, _meta(args, n, mean_bytes, run_id), RESULTS)
     if "rebuild" in only:
         from benchmarks.rebuild import measure_rebuild
 

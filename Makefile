@@ -31,6 +31,7 @@ typecheck: install
 
 BENCH_STAMP := $(VENV)/.bench-installed
 EVENTS ?= 1000000
+REBUILD_KEYS ?= 1000000
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
@@ -40,7 +41,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 # (STREAMAPP_KAFKA_BOOTSTRAP_SERVERS, default 127.0.0.1:9092); writes benchmarks/results/.
 bench: $(BENCH_STAMP)
 	BENCH_BOOTSTRAP=$${STREAMAPP_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092} \
-		$(BIN)/python -u -m benchmarks.run --events $(EVENTS)
+		$(BIN)/python -u -m benchmarks.run --events $(EVENTS) --rebuild-keys $(REBUILD_KEYS)
 
 unit: install
 	$(BIN)/pytest -q tests/unit

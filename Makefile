@@ -29,6 +29,20 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+BENCH_STAMP := $(VENV)/.bench-installed
+EVENTS ?= 1000000
+REBUILD_KEYS ?= 1000000
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+# Every system on the same preloaded workload, one after another, on the local broker
+# (STREAMAPP_KAFKA_BOOTSTRAP_SERVERS, default 127.0.0.1:9092); writes benchmarks/results/.
+bench: $(BENCH_STAMP)
+	BENCH_BOOTSTRAP=$${STREAMAPP_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092} \
+		$(BIN)/python -u -m benchmarks.run --events $(EVENTS) --rebuild-keys $(REBUILD_KEYS)
+
 unit: install
 	$(BIN)/pytest -q tests/unit
 

@@ -7,6 +7,7 @@ The dataflow, in the order data meets the topics::
     rejected records -> events.dlq          trace lines -> streamapp.traces
     Avro schemas -> streamapp.schemas (compacted)
     ``streamapp dlq retry`` markers -> streamapp.dlq-retries (compacted)
+    backfill decisions and cuts -> streamapp.backfills (kept forever)
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ DLQ_RETRIES: Final = "streamapp.dlq-retries"
 """Compacted: one marker per retried dead letter, keyed ``<dlq partition>:<dlq offset>``.
 
 Written by ``streamapp dlq retry`` (:mod:`streamapp.ops.retry`) so a letter is re-driven once.
+"""
+
+BACKFILLS: Final = "streamapp.backfills"
+"""One partition, never compacted: the control log of backfills (:mod:`streamapp.replay.control`).
+
+Written by ``streamapp replay`` (decisions, done) and by workers (decisions, cuts); the first
+record of each key wins, so it must keep every record (retention forever, delete policy).
 """
 
 AGGREGATE_PREFIX: Final = "aggregates."
@@ -115,6 +123,11 @@ class TopicNames:
     def dlq_retries(self) -> str:
         """Retry markers of dead letters (compacted)."""
         return self.prefix + DLQ_RETRIES
+
+    @property
+    def backfills(self) -> str:
+        """The control log of backfills (one partition, kept forever)."""
+        return self.prefix + BACKFILLS
 
     def aggregate(self, name: str) -> str:
         """Sink topic of one aggregate."""

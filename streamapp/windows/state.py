@@ -30,7 +30,8 @@ The rules, written down once (ARCHITECTURE.md, "Time and windows"):
   event. Per-window records make each persisted window entry self-fencing.
 * **Holding (backfill).** A new aggregate version that is being backfilled
   (:mod:`streamapp.replay`) starts *holding*: it merges partials (live and backfilled) but closes
-  nothing, so nothing is emitted and nothing is late, until :meth:`release` (the backfill's
+  nothing, so nothing is emitted and nothing is late (:meth:`is_closed` is false while the
+  watermark moves on), until :meth:`release` (the backfill's
   done-marker reached this partition, after every backfilled partial). ``holding`` is persisted
   in the meta entry, so a restart keeps holding.
 * **Outbox.** Closing moves a window to ``pending`` (persisted in the meta entry) until the edge
@@ -207,9 +208,12 @@ class PartitionWindows:
         return start_ms + self._window.size_ms + self._grace_ms
 
     def is_closed(self, start_ms: int) -> bool:
-        """Whether the window starting at ``start_ms`` is closed under the current watermark."""
+        """Whether the window starting at ``start_ms`` is closed under the current watermark.
+
+        Never while holding: then nothing has closed, so nothing can be late.
+        """
         wm = self._watermark_ms
-        return wm is not None and self.closes_at_ms(start_ms) <= wm
+        return not self._holding and wm is not None and self.closes_at_ms(start_ms) <= wm
 
     def advance(self, watermark_ms: int) -> None:
         """Move the watermark forward to ``watermark_ms`` (never back)."""

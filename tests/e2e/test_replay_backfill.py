@@ -1,0 +1,294 @@
+"""Backfill end to end: add an aggregate to a running pipeline and rebuild it from the start.
+
+A worker runs one aggregate (``e2e_events_per_name``) over a first stream; then the topology gains
+a second one (``e2e_spend_per_plan``), ``streamapp replay e2e_spend_per_plan --from earliest``
+registers the backfill, a worker with the new topology takes over and a second stream goes on
+live while the command back-fills. The new aggregate's sink records (plain fastavro, schemas
+from ``streamapp.schemas``) must equal the ground truth over *both* streams, once per window; the
+other aggregate's records equal its ground truth, once per window; and the profiles and counters
+of the first stream's users are byte-for-byte what they were before the backfill.
+
+Event times lie minutes in the past (the shuffle stays inside the grace), so windows close as
+soon as the stream passes them, or after the idle timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from tests.support.avro_consumer import SinkRecord, SinkWatcher, read_topic
+from tests.support.groundtruth import event_name
+from tests.support.settle import wait_drained
+from tests.support.window_stream import (
+    AggregateSpec,
+    Feeder,
+    Sent,
+    WindowKey,
+    diff_windows,
+    expected_windows,
+    now_ms,
+    plan_stream,
+    play,
+)
+from tests.support.workers import STREAMAPP, Deployment, Worker, free_port
+
+PER_NAME_DECL = """
+events_per_name = Aggregate(
+    name="e2e_events_per_name",
+    key=("event",),
+    window=Tumbling(size_s=10),
+    grace_s=10,
+    measures=(Count(), DistinctUsers()),
+)
+"""
+PER_PLAN_DECL = """
+spend_per_plan = Aggregate(
+    name="e2e_spend_per_plan",
+    events=("Product Added", "Order Completed"),
+    key=("properties.plan",),
+    window=Hopping(size_s=20, step_s=10),
+    grace_s=10,
+    measures=(Count(), Sum("properties.price"), Max("properties.price"), DistinctUsers()),
+)
+"""
+IMPORTS = (
+    "from streamapp.windows.declare import Aggregate, Count, DistinctUsers, Hopping, Max, Sum, "
+    "Tumbling\n"
+)
+PER_NAME = AggregateSpec(
+    name="e2e_events_per_name", size_s=10, step_s=10, grace_s=10, key_field="event",
+    key=lambda s: s.name,
+)  # fmt: skip
+PER_PLAN = AggregateSpec(
+    name="e2e_spend_per_plan",
+    size_s=20,
+    step_s=10,
+    grace_s=10,
+    key_field="plan",
+    key=lambda s: s.plan,
+    events=frozenset({"Product Added", "Order Completed"}),
+    price_measures=True,
+)
+SPECS = (PER_NAME, PER_PLAN)
+MAX_SHUFFLE_MS = 1500
+"""Send order differs from event time order by at most this. The grace (10 s) leaves the rest
+for the pipeline's own skew between partitions on a loaded machine."""
+
+
+def _play(f: Feeder, seed: int, tag: str, seconds: int, per_s: int, ago_ms: int) -> list[Sent]:
+    """Send ``seconds * per_s`` calls in real time, event times ``ago_ms`` in the past.
+
+    Real time, so no partition runs ahead of another by more than the shuffle (the watermark is
+    per owning partition); in the past, to show event time is what counts.
+    """
+    plan = plan_stream(
+        seed=seed, tag=tag, duration_s=seconds, per_s=per_s, max_lag_ms=MAX_SHUFFLE_MS, users=30
+    )
+    return play(f, plan, now_ms(), time_shift_ms=-ago_ms)
+
+
+def _start(
+    start_worker: Callable[..., Worker], d: Deployment, specs: tuple[AggregateSpec, ...]
+) -> Worker:
+    """A worker owning every partition of ``events`` and of the aggregates' windows topics."""
+    worker = start_worker()
+    needed = [d.topic("events"), d.topic("events.identified")]
+    needed += [d.topic(f"windows.{s.name}") for s in specs]
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        health = worker.wait_ready(timeout_s=max(1.0, deadline - time.monotonic()))
+        if all(len(health["assigned"].get(t, [])) == d.partitions for t in needed):
+            return worker
+        time.sleep(0.5)
+    raise AssertionError(f"worker never owned {needed}:\n{worker.log_tail()}")
+
+
+def _replay(d: Deployment, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [STREAMAPP, "replay", *args],
+        env=d.env(free_port()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _by_window(spec: AggregateSpec, records: list[SinkRecord]) -> dict[WindowKey, list[SinkRecord]]:
+    out: dict[WindowKey, list[SinkRecord]] = defaultdict(list)
+    for r in records:
+        out[(str(r.value[spec.key_field]), int(r.value["window_start"]))].append(r)
+    return out
+
+
+def _measures(record: SinkRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.value.items() if k != "aggregate_version"}
+
+
+def _wait_sink(
+    watcher: SinkWatcher, d: Deployment, expected: dict[str, dict[WindowKey, dict[str, Any]]],
+    timeout_s: float,
+) -> None:  # fmt: skip
+    """Until every expected window is on its sink topic, then 3 s more (to catch repeats)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        watcher.poll()
+        missing = {
+            spec.name: sorted(
+                set(expected[spec.name])
+                - set(_by_window(spec, watcher.records[d.topic(f"aggregates.{spec.name}")]))
+            )
+            for spec in SPECS
+            if spec.name in expected
+        }
+        if not any(missing.values()):
+            break
+        assert time.monotonic() < deadline, (
+            f"windows missing on the sink: { {k: (len(v), v[:8]) for k, v in missing.items()} }"
+        )
+    settle = time.monotonic() + 3
+    while time.monotonic() < settle:
+        watcher.poll()
+
+
+def _assert_sink(
+    watcher: SinkWatcher,
+    d: Deployment,
+    spec: AggregateSpec,
+    expected: dict[WindowKey, dict[str, Any]],
+) -> set[str]:
+    """The sink topic holds exactly the expected windows, once each; returns the versions seen."""
+    grouped = _by_window(spec, watcher.records[d.topic(f"aggregates.{spec.name}")])
+    repeated = {k: len(v) for k, v in grouped.items() if len(v) > 1}
+    assert not repeated, f"{spec.name}: windows on the sink more than once: {repeated}"
+    problems = diff_windows(expected, {k: _measures(v[0]) for k, v in grouped.items()})
+    assert not problems, f"{spec.name}: the sink differs from the ground truth:\n{problems}"
+    return {r.value["aggregate_version"] for rs in grouped.values() for r in rs}
+
+
+def _profiles(worker: Worker, d: Deployment, users: set[str]) -> dict[str, tuple[Any, Any]]:
+    out = {}
+    for user in sorted(users):
+        _, profile = worker.get(f"/profiles/{quote(user)}", token=d.token)
+        _, counters = worker.get(f"/counters/{quote(user)}", token=d.token)
+        out[user] = (profile, counters)
+    return out
+
+
+def _expected_counts(sent: list[Sent]) -> dict[str, Counter[str]]:
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for s in sent:
+        counts[s.user][event_name(s.body)] += 1
+    return counts
+
+
+def _wait_profiles(
+    worker: Worker, d: Deployment, sent: list[Sent], timeout_s: float
+) -> dict[str, tuple[Any, Any]]:
+    """Until every user's event count and counters equal what was sent; return them."""
+    expected = _expected_counts(sent)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = _profiles(worker, d, set(expected))
+        wrong = [
+            user
+            for user, (profile, counters) in got.items()
+            if not isinstance(profile, dict)
+            or profile.get("event_count") != sum(expected[user].values())
+            or {k: v["lifetime"] for k, v in counters["events"].items()} != dict(expected[user])
+        ]
+        if not wrong:
+            return got
+        assert time.monotonic() < deadline, f"profiles not exact: {wrong[:5]} {got[wrong[0]]}"
+        time.sleep(1)
+
+
+def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
+    workers: Callable[..., Worker], deployment: Deployment, tmp_path: Path
+) -> None:
+    d = deployment
+    d.partitions = 3
+    started = time.monotonic()
+    folder = tmp_path / "topologies"
+    folder.mkdir()
+    topology = folder / "e2e_replay.py"
+    topology.write_text(IMPORTS + PER_NAME_DECL)
+    d.extra_env["STREAMAPP_TOPOLOGIES_DIR"] = str(folder)
+    # Longer than a restarted worker's first stalls, so no live window closes on idleness while
+    # a partition's backlog is still on its way (that would make it late: not this test's topic).
+    d.extra_env["STREAMAPP_WINDOW_IDLE_TIMEOUT_S"] = "8"
+
+    # 1. One aggregate runs over a first stream, event times 10 minutes ago.
+    worker = _start(workers, d, (PER_NAME,))
+    with Feeder(worker.url, d.write_key, d.bootstrap, d.topic("events")) as f:
+        first = _play(f, 1, "one", 10, 100, ago_ms=600_000)
+    per_name_sink = [d.topic(f"aggregates.{PER_NAME.name}")]
+    with SinkWatcher(d.bootstrap, d.topic("streamapp.schemas"), per_name_sink) as w:
+        _wait_sink(w, d, {PER_NAME.name: expected_windows(PER_NAME, first)}, timeout_s=60)
+    before = _wait_profiles(worker, d, first, timeout_s=60)
+    worker.stop()
+
+    # 2. The topology gains an aggregate; the backfill is registered before the workers restart.
+    topology.write_text(IMPORTS + PER_NAME_DECL + PER_PLAN_DECL)
+    register = _replay(d, "e2e_spend_per_plan", "--from", "earliest", "--wait", "0")
+    _, err = register.communicate(timeout=60)
+    assert register.returncode == 1 and "Run the command again to resume" in err, err
+
+    worker = _start(workers, d, SPECS)
+    # Holding: the new version answers, marked as backfilling, and emits nothing yet. (Its
+    # answering also shows the agents run, before the stream goes on.)
+    query = f"/aggregates/{PER_PLAN.name}?{urlencode({'key': 'pro'})}"
+    deadline = time.monotonic() + 30
+    while (answer := worker.get(query, token=d.token))[0] != 200:
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.5)
+    with Feeder(worker.url, d.write_key, d.bootstrap, d.topic("events")) as f:
+        second = _play(f, 2, "two", 4, 80, ago_ms=240_000)
+        status, body = worker.get(query, token=d.token)
+        assert status == 200 and body["backfilling"] is True, body
+        # The third stream's event times are minutes later: let the second one through first.
+        sources = [d.topic(t) for t in ("events", "events.identify", "events.identified")]
+        wait_drained(d.bootstrap, f"{d.prefix}app", sources, timeout_s=90)
+
+        # 3. The backfill runs while a third stream goes on live.
+        replay = _replay(d, "e2e_spend_per_plan", "--from", "earliest", "--wait", "120")
+        third = _play(f, 3, "three", 5, 80, ago_ms=60_000)
+        out, err = replay.communicate(timeout=150)
+    assert replay.returncode == 0, f"replay failed:\n{out}\n{err}"
+    assert "caught up and serving" in out, out
+    assert "ev/s" in err and "left" in err, f"no progress bar:\n{err}"
+
+    # 4. Both sinks equal the ground truth over every stream, each window once.
+    everything = first + second + third
+    expected = {spec.name: expected_windows(spec, everything) for spec in SPECS}
+    sinks = [d.topic(f"aggregates.{s.name}") for s in SPECS]
+    with SinkWatcher(d.bootstrap, d.topic("streamapp.schemas"), sinks) as w:
+        _wait_sink(w, d, expected, timeout_s=90)
+        assert w.undecoded() == []
+        versions = {spec.name: _assert_sink(w, d, spec, expected[spec.name]) for spec in SPECS}
+    assert all(len(v) == 1 for v in versions.values()), versions
+
+    # 5. Profiles and counters: the first stream's users exactly as before; everyone exact.
+    after = _wait_profiles(worker, d, everything, timeout_s=60)
+    changed = [u for u in before if after[u] != before[u]]
+    assert not changed, f"profiles changed by the backfill: {changed[:5]}"
+    status, body = worker.get(query, token=d.token)
+    assert status == 200 and body["backfilling"] is False, body
+    late = [
+        r.headers.get("streamapp-cid")
+        for r in asyncio.run(read_topic(d.bootstrap, d.topic("events.dlq")))
+        if r.headers.get("streamapp-reason") == b"late"
+    ]
+    assert late == [], f"{len(late)} calls judged late, e.g. {late[:5]}"
+    bar_lines = [line for line in err.replace("\r", "\n").splitlines() if "ev/s" in line]
+    print(
+        f"\n{len(everything)} calls ({len(first)} before the change); windows "
+        f"{ {s.name: len(expected[s.name]) for s in SPECS} }; replay said: {out.strip()!r}; "
+        f"last progress line {bar_lines[-1]!r}; test took {time.monotonic() - started:.0f} s"
+    )

@@ -265,7 +265,9 @@ def _install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Agg
         partition = events[0].message.partition
         now_ms = max(int(e.message.timestamp * 1000) for e in events)
         await gate.ensure_loaded()
-        state = agg.load(partition, now_ms)
+        # A restore restarts the idle clock at the wall clock, not at the batch's (maybe old,
+        # backlogged) record times: a restart alone must never make the backlog late.
+        state = agg.load(partition, max(now_ms, int(time.time() * 1000)))
         reemits = state.pending()
         partials: list[Partial] = []
         released = False

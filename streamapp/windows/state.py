@@ -190,7 +190,8 @@ class PartitionWindows:
         was = self._holding
         self._holding = False
         if was and self._max_event_time_ms is not None:
-            self._last_activity_wall_ms = now_wall_ms
+            last = self._last_activity_wall_ms
+            self._last_activity_wall_ms = now_wall_ms if last is None else max(last, now_wall_ms)
         return was
 
     @property
@@ -318,7 +319,9 @@ class PartitionWindows:
                 self._applied[op] = max(self._applied.get(op, -1), c.origin_offset)
         if self._max_event_time_ms is not None:
             self.advance(self._max_event_time_ms)
-        self._last_activity_wall_ms = now_wall_ms
+        # Never back: a backlog read after a restart carries older times than the restore's.
+        last = self._last_activity_wall_ms
+        self._last_activity_wall_ms = now_wall_ms if last is None else max(last, now_wall_ms)
 
     def close_due(self, now_wall_ms: int, idle_timeout_ms: int) -> list[ClosedWindow]:
         """Close every window the watermark has passed (after the idle rule); oldest first.

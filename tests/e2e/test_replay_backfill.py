@@ -1,20 +1,22 @@
 """Backfill end to end: add an aggregate to a running pipeline and rebuild it from the start.
 
-A worker runs one aggregate (``e2e_events_per_name``) over a first stream; then the topology gains
-a second one (``e2e_spend_per_plan``), ``streamapp replay e2e_spend_per_plan --from earliest``
-registers the backfill, a worker with the new topology takes over and a second stream goes on
+A worker runs one aggregate (``e2e_events_per_name``) over a first stream and stops with windows
+open; then the topology gains a second one (``e2e_spend_per_plan``), ``streamapp replay
+e2e_spend_per_plan --from earliest`` registers the backfill, a worker with the new topology takes
+over, the stream goes on where its event time stopped (so windows straddle the cut), and goes on
 live while the command back-fills. The new aggregate's sink records (plain fastavro, schemas
 from ``streamapp.schemas``) must equal the ground truth over *both* streams, once per window; the
 other aggregate's records equal its ground truth, once per window; and the profiles and counters
 of the first stream's users are byte-for-byte what they were before the backfill.
 
-Event times lie minutes in the past (the shuffle stays inside the grace), so windows close as
-soon as the stream passes them, or after the idle timeout.
+Event times lie minutes in the past (the shuffle stays inside the grace); the last windows close
+on the idle timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import time
 from collections import Counter, defaultdict
@@ -82,16 +84,18 @@ MAX_SHUFFLE_MS = 1500
 for the pipeline's own skew between partitions on a loaded machine."""
 
 
-def _play(f: Feeder, seed: int, tag: str, seconds: int, per_s: int, ago_ms: int) -> list[Sent]:
-    """Send ``seconds * per_s`` calls in real time, event times ``ago_ms`` in the past.
+def _play(f: Feeder, seed: int, tag: str, seconds: int, shift_ms: int) -> tuple[list[Sent], int]:
+    """Send ``seconds * 80`` calls in real time, event times shifted by ``shift_ms`` from the
+    wall clock; return them and the event time the stream ended at (where the next may go on).
 
     Real time, so no partition runs ahead of another by more than the shuffle (the watermark is
-    per owning partition); in the past, to show event time is what counts.
+    per owning partition); in the past, to show that event time is what counts.
     """
     plan = plan_stream(
-        seed=seed, tag=tag, duration_s=seconds, per_s=per_s, max_lag_ms=MAX_SHUFFLE_MS, users=30
+        seed=seed, tag=tag, duration_s=seconds, per_s=80, max_lag_ms=MAX_SHUFFLE_MS, users=30
     )
-    return play(f, plan, now_ms(), time_shift_ms=-ago_ms)
+    base = now_ms()
+    return play(f, plan, base, time_shift_ms=shift_ms), base + shift_ms + seconds * 1000
 
 
 def _start(
@@ -209,6 +213,18 @@ def _wait_profiles(
         time.sleep(1)
 
 
+def _straddling(spec: AggregateSpec, before: list[Sent], after: list[Sent]) -> int:
+    """How many windows hold calls from both lists."""
+    sides: dict[WindowKey, set[int]] = defaultdict(set)
+    for side, calls in enumerate((before, after)):
+        for s in calls:
+            key = spec.key(s)
+            if key is not None and spec.selects(s):
+                for start, _ in spec.windows(s.time_ms):
+                    sides[(key, start)].add(side)
+    return sum(1 for both in sides.values() if len(both) == 2)
+
+
 def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
     workers: Callable[..., Worker], deployment: Deployment, tmp_path: Path
 ) -> None:
@@ -222,16 +238,15 @@ def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
     d.extra_env["STREAMAPP_TOPOLOGIES_DIR"] = str(folder)
     # Longer than a restarted worker's first stalls, so no live window closes on idleness while
     # a partition's backlog is still on its way (that would make it late: not this test's topic).
-    d.extra_env["STREAMAPP_WINDOW_IDLE_TIMEOUT_S"] = "8"
+    d.extra_env["STREAMAPP_WINDOW_IDLE_TIMEOUT_S"] = "15"
 
-    # 1. One aggregate runs over a first stream, event times 10 minutes ago.
+    # 1. One aggregate runs over a first stream, event times 10 minutes ago; the worker stops
+    #    once it has read everything, with windows still open.
     worker = _start(workers, d, (PER_NAME,))
     with Feeder(worker.url, d.write_key, d.bootstrap, d.topic("events")) as f:
-        first = _play(f, 1, "one", 10, 100, ago_ms=600_000)
-    per_name_sink = [d.topic(f"aggregates.{PER_NAME.name}")]
-    with SinkWatcher(d.bootstrap, d.topic("streamapp.schemas"), per_name_sink) as w:
-        _wait_sink(w, d, {PER_NAME.name: expected_windows(PER_NAME, first)}, timeout_s=60)
-    before = _wait_profiles(worker, d, first, timeout_s=60)
+        first, ended_ms = _play(f, 1, "one", 8, shift_ms=-600_000)
+    sources = [d.topic(t) for t in ("events", "events.identify", "events.identified")]
+    wait_drained(d.bootstrap, f"{d.prefix}app", sources, timeout_s=60)
     worker.stop()
 
     # 2. The topology gains an aggregate; the backfill is registered before the workers restart.
@@ -249,19 +264,22 @@ def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
         assert time.monotonic() < deadline, answer
         time.sleep(0.5)
     with Feeder(worker.url, d.write_key, d.bootstrap, d.topic("events")) as f:
-        second = _play(f, 2, "two", 4, 80, ago_ms=240_000)
+        # The stream goes on where its event time stopped, so windows straddle the cut.
+        shift_ms = ended_ms - now_ms()
+        second, _ = _play(f, 2, "two", 4, shift_ms)
         status, body = worker.get(query, token=d.token)
         assert status == 200 and body["backfilling"] is True, body
-        # The third stream's event times are minutes later: let the second one through first.
-        sources = [d.topic(t) for t in ("events", "events.identify", "events.identified")]
         wait_drained(d.bootstrap, f"{d.prefix}app", sources, timeout_s=90)
+        before = _wait_profiles(worker, d, first, timeout_s=60)
 
-        # 3. The backfill runs while a third stream goes on live.
+        # 3. The backfill runs while the stream goes on live (event time keeps pace with the
+        #    wall clock, so the pause does not make it late).
         replay = _replay(d, "e2e_spend_per_plan", "--from", "earliest", "--wait", "120")
-        third = _play(f, 3, "three", 5, 80, ago_ms=60_000)
+        third, _ = _play(f, 3, "three", 5, shift_ms)
         out, err = replay.communicate(timeout=150)
     assert replay.returncode == 0, f"replay failed:\n{out}\n{err}"
     assert "caught up and serving" in out, out
+    assert re.search(r"backfilled [1-9][0-9,]* records", out), out
     assert "ev/s" in err and "left" in err, f"no progress bar:\n{err}"
 
     # 4. Both sinks equal the ground truth over every stream, each window once.
@@ -275,6 +293,8 @@ def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
     assert all(len(v) == 1 for v in versions.values()), versions
 
     # 5. Profiles and counters: the first stream's users exactly as before; everyone exact.
+    straddling = _straddling(PER_PLAN, first, second + third)
+    assert straddling > 0, "no window holds calls from both sides of the change: nothing tested"
     after = _wait_profiles(worker, d, everything, timeout_s=60)
     changed = [u for u in before if after[u] != before[u]]
     assert not changed, f"profiles changed by the backfill: {changed[:5]}"
@@ -288,7 +308,8 @@ def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
     assert late == [], f"{len(late)} calls judged late, e.g. {late[:5]}"
     bar_lines = [line for line in err.replace("\r", "\n").splitlines() if "ev/s" in line]
     print(
-        f"\n{len(everything)} calls ({len(first)} before the change); windows "
+        f"\n{len(everything)} calls ({len(first)} before the change); {straddling} windows of "
+        f"{PER_PLAN.name} hold calls from before and after the change; windows "
         f"{ {s.name: len(expected[s.name]) for s in SPECS} }; replay said: {out.strip()!r}; "
         f"last progress line {bar_lines[-1]!r}; test took {time.monotonic() - started:.0f} s"
     )

@@ -74,6 +74,10 @@ class Header:
     KIND: Final = "streamapp-kind"
     HOPS: Final = "streamapp-hops"
     AGGREGATE: Final = "streamapp-aggregate"
+    AGGREGATE_VERSION: Final = "streamapp-aggregate-version"
+    """On a partial (``windows.<name>``): the version of the definition that computed it. An
+    owner applies only its own version's partials: after a change, partials the old version
+    left unread must not count in the new one (they were computed by another definition)."""
     RETRY_OF: Final = "streamapp-retry-of"
     """On a copy ``dlq retry`` sent: the letter it copies, ``<dlq partition>:<dlq offset>``."""
 

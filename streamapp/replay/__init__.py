@@ -56,6 +56,11 @@ Why nothing is lost or counted twice
       them apart from live ones: the lower backfill offsets are never mistaken for replays of the
       higher live ones, and a rerun of the command (after it was killed) re-sends partials in the
       same per-partition order, so every contribution already applied is fenced as a duplicate.
+    * *Own version only.* Every partial carries the version that computed it (header
+      ``streamapp-aggregate-version``) and an owner applies only its own: after a change, the
+      partials the old version left unread on ``windows.<name>`` (computed by the old definition,
+      from offsets below the cut) are skipped by the new one, which gets those events from the
+      backfill instead.
     * *Nothing closes early.* A holding partition closes nothing, so no backfilled event can be
       late; the done-marker follows every partial of every run of the command on the same
       partition of ``windows.<name>`` (one producer, acks=all, idempotent), so when an owner

@@ -43,6 +43,7 @@ from streamapp.replay.plan import (
     render_bar,
 )
 from streamapp.topics import Header
+from streamapp.windows.agent import partial_key, version_headers
 from streamapp.windows.combine import Partial
 from streamapp.windows.declare import Aggregate
 
@@ -253,7 +254,10 @@ async def _backfill(
                         break
                     core.add(m.offset, m.key, m.value, m.headers)
                     done += 1
-                futures += await _send(kafka, target, target_partitions, core.drain())
+                partials = core.drain()
+                futures += await _send(
+                    kafka, target, target_partitions, aggregate.version, partials
+                )
             for p in list(remaining):
                 if await consumer.position(tps[p]) >= due[p].stop:
                     remaining.discard(p)
@@ -271,15 +275,18 @@ async def _backfill(
 
 
 async def _send(
-    kafka: Kafka, topic: str, partitions: int, partials: list[Partial]
+    kafka: Kafka, topic: str, partitions: int, version: str, partials: list[Partial]
 ) -> list[asyncio.Future[Any]]:
     """Queue the partials on ``windows.<name>``, each on the partition its key hashes to."""
     futures = []
+    headers = version_headers(version)
     for partial in partials:
-        key = orjson.dumps(list(partial.key))  # as the combine agent keys them (partial_key)
+        key = partial_key(partial.key)  # as the combine agent keys them
         value = orjson.dumps(partial.to_json())
         partition = partition_for_key(key, partitions)
-        futures.append(await kafka.send(topic, key=key, value=value, partition=partition))
+        futures.append(
+            await kafka.send(topic, key=key, value=value, partition=partition, headers=headers)
+        )
     return futures
 
 

@@ -75,6 +75,11 @@ def partial_key(key: Sequence[str]) -> bytes:
     return orjson.dumps(list(key))
 
 
+def version_headers(version: str) -> list[tuple[str, bytes]]:
+    """The headers of a partial computed by ``version`` of its aggregate."""
+    return [(Header.AGGREGATE_VERSION, version.encode())]
+
+
 def partition_items(
     table: Any, partition: int, prefix: bytes = b""
 ) -> Iterator[tuple[bytes, bytes]]:
@@ -197,9 +202,10 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
         producer = app.producer
         for agg, combiner in zip(aggregates, combiners, strict=True):
             topic = names.windows(agg.name)
+            headers = version_headers(agg.aggregate.version)
             for partial in combiner.drain():
                 value = orjson.dumps(partial.to_json())
-                await producer.send(topic, partial_key(partial.key), value, None, None, None)
+                await producer.send(topic, partial_key(partial.key), value, None, None, headers)
         batch.commit()
         metrics.stage_events.labels(COMBINE).inc(len(events))
 
@@ -271,6 +277,7 @@ def _install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Agg
         reemits = state.pending()
         partials: list[Partial] = []
         released = False
+        foreign = 0
         for fevent in events:
             msg = fevent.message
             kind = header(msg.headers, Header.KIND)
@@ -281,10 +288,18 @@ def _install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Agg
                 # in order): once the batch is applied, the backfill has passed this partition.
                 released = released or msg.value == done_marker
                 continue
+            made_by = header(msg.headers, Header.AGGREGATE_VERSION)
+            if made_by is not None and made_by != done_marker:
+                foreign += 1  # computed by another version of the definition (before a change)
+                continue
             try:
                 partials.append(Partial.from_json(orjson.loads(msg.value or b"")))
             except Exception:
                 log.error("undecodable partial at %s/%s/%s", msg.topic, partition, msg.offset)
+        if foreign:
+            log.info(
+                "%s %s: skipped %d partials of another version", stage, aggregate.version, foreign
+            )
         applied = state.apply_batch(partials, now_ms)
         if released and state.release(now_ms):
             log.info(

@@ -1,13 +1,14 @@
-"""Backfill end to end: add an aggregate to a running pipeline and rebuild it from the start.
+"""Backfill end to end: add an aggregate to a running pipeline, change another, rebuild both.
 
-A worker runs one aggregate (``e2e_events_per_name``) over a first stream and stops with windows
-open; then the topology gains a second one (``e2e_spend_per_plan``), ``streamapp replay
-e2e_spend_per_plan --from earliest`` registers the backfill, a worker with the new topology takes
-over, the stream goes on where its event time stopped (so windows straddle the cut), and goes on
-live while the command back-fills. The new aggregate's sink records (plain fastavro, schemas
-from ``streamapp.schemas``) must equal the ground truth over *both* streams, once per window; the
-other aggregate's records equal its ground truth, once per window; and the profiles and counters
-of the first stream's users are byte-for-byte what they were before the backfill.
+A worker runs two aggregates (``e2e_events_per_name``, ``e2e_plan_counts``) over a first stream
+and stops with windows open; then the topology gains ``e2e_spend_per_plan`` and
+``e2e_plan_counts`` gains measures (a new version). ``streamapp replay <name> --from earliest``
+registers both backfills, a worker with the new topology takes over, the stream goes on where its
+event time stopped (so windows straddle the cut), and goes on live while the commands back-fill.
+The new versions' sink records (plain fastavro, schemas from ``streamapp.schemas``) must equal
+the ground truth over every stream, once per window; the untouched aggregate's records equal its
+ground truth, once per window; and the profiles and counters of the first stream's users are
+byte-for-byte what they were before the backfill.
 
 Event times lie minutes in the past (the shuffle stays inside the grace); the last windows close
 on the idle timeout.
@@ -60,6 +61,24 @@ spend_per_plan = Aggregate(
     measures=(Count(), Sum("properties.price"), Max("properties.price"), DistinctUsers()),
 )
 """
+PLAN_COUNTS_DECL = """
+plan_counts = Aggregate(
+    name="e2e_plan_counts",
+    key=("properties.plan",),
+    window=Tumbling(size_s=10),
+    grace_s=10,
+    measures=(Count(), DistinctUsers()),
+)
+"""
+PLAN_COUNTS_CHANGED_DECL = """
+plan_counts = Aggregate(
+    name="e2e_plan_counts",
+    key=("properties.plan",),
+    window=Tumbling(size_s=10),
+    grace_s=10,
+    measures=(Count(), Sum("properties.price"), Max("properties.price"), DistinctUsers()),
+)
+"""
 IMPORTS = (
     "from streamapp.windows.declare import Aggregate, Count, DistinctUsers, Hopping, Max, Sum, "
     "Tumbling\n"
@@ -78,7 +97,13 @@ PER_PLAN = AggregateSpec(
     events=frozenset({"Product Added", "Order Completed"}),
     price_measures=True,
 )
-SPECS = (PER_NAME, PER_PLAN)
+PLAN_COUNTS = AggregateSpec(
+    name="e2e_plan_counts", size_s=10, step_s=10, grace_s=10, key_field="plan",
+    key=lambda s: s.plan, price_measures=True,
+)  # fmt: skip
+"""The changed version (it gained the price measures); the ground truth of its new version."""
+SPECS = (PER_NAME, PER_PLAN, PLAN_COUNTS)
+BACKFILLED = (PER_PLAN, PLAN_COUNTS)
 MAX_SHUFFLE_MS = 1500
 """Send order differs from event time order by at most this. The grace (10 s) leaves the rest
 for the pipeline's own skew between partitions on a loaded machine."""
@@ -124,10 +149,14 @@ def _replay(d: Deployment, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _by_window(spec: AggregateSpec, records: list[SinkRecord]) -> dict[WindowKey, list[SinkRecord]]:
+def _by_window(
+    spec: AggregateSpec, records: list[SinkRecord], version: str | None = None
+) -> dict[WindowKey, list[SinkRecord]]:
+    """The records (of ``version``, or all) by window."""
     out: dict[WindowKey, list[SinkRecord]] = defaultdict(list)
     for r in records:
-        out[(str(r.value[spec.key_field]), int(r.value["window_start"]))].append(r)
+        if version is None or r.value["aggregate_version"] == version:
+            out[(str(r.value[spec.key_field]), int(r.value["window_start"]))].append(r)
     return out
 
 
@@ -137,16 +166,18 @@ def _measures(record: SinkRecord) -> dict[str, Any]:
 
 def _wait_sink(
     watcher: SinkWatcher, d: Deployment, expected: dict[str, dict[WindowKey, dict[str, Any]]],
-    timeout_s: float,
+    timeout_s: float, versions: dict[str, str] | None = None,
 ) -> None:  # fmt: skip
-    """Until every expected window is on its sink topic, then 3 s more (to catch repeats)."""
+    """Until every expected window is on its sink topic (in ``versions[name]`` if given), then
+    3 s more (to catch repeats)."""
     deadline = time.monotonic() + timeout_s
+    versions = versions or {}
     while True:
         watcher.poll()
         missing = {
             spec.name: sorted(
                 set(expected[spec.name])
-                - set(_by_window(spec, watcher.records[d.topic(f"aggregates.{spec.name}")]))
+                - set(_by_window(spec, _sink(watcher, d, spec), versions.get(spec.name)))
             )
             for spec in SPECS
             if spec.name in expected
@@ -161,14 +192,20 @@ def _wait_sink(
         watcher.poll()
 
 
+def _sink(watcher: SinkWatcher, d: Deployment, spec: AggregateSpec) -> list[SinkRecord]:
+    return watcher.records[d.topic(f"aggregates.{spec.name}")]
+
+
 def _assert_sink(
     watcher: SinkWatcher,
     d: Deployment,
     spec: AggregateSpec,
     expected: dict[WindowKey, dict[str, Any]],
+    version: str | None = None,
 ) -> set[str]:
-    """The sink topic holds exactly the expected windows, once each; returns the versions seen."""
-    grouped = _by_window(spec, watcher.records[d.topic(f"aggregates.{spec.name}")])
+    """The sink topic holds exactly the expected windows (of ``version``, if given), once each;
+    returns the versions seen."""
+    grouped = _by_window(spec, _sink(watcher, d, spec), version)
     repeated = {k: len(v) for k, v in grouped.items() if len(v) > 1}
     assert not repeated, f"{spec.name}: windows on the sink more than once: {repeated}"
     problems = diff_windows(expected, {k: _measures(v[0]) for k, v in grouped.items()})
@@ -225,7 +262,7 @@ def _straddling(spec: AggregateSpec, before: list[Sent], after: list[Sent]) -> i
     return sum(1 for both in sides.values() if len(both) == 2)
 
 
-def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
+def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_truth(
     workers: Callable[..., Worker], deployment: Deployment, tmp_path: Path
 ) -> None:
     d = deployment
@@ -234,26 +271,28 @@ def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
     folder = tmp_path / "topologies"
     folder.mkdir()
     topology = folder / "e2e_replay.py"
-    topology.write_text(IMPORTS + PER_NAME_DECL)
+    topology.write_text(IMPORTS + PER_NAME_DECL + PLAN_COUNTS_DECL)
     d.extra_env["STREAMAPP_TOPOLOGIES_DIR"] = str(folder)
     # Longer than a restarted worker's first stalls, so no live window closes on idleness while
     # a partition's backlog is still on its way (that would make it late: not this test's topic).
     d.extra_env["STREAMAPP_WINDOW_IDLE_TIMEOUT_S"] = "15"
 
-    # 1. One aggregate runs over a first stream, event times 10 minutes ago; the worker stops
+    # 1. Two aggregates run over a first stream, event times 10 minutes ago; the worker stops
     #    once it has read everything, with windows still open.
-    worker = _start(workers, d, (PER_NAME,))
+    worker = _start(workers, d, (PER_NAME, PLAN_COUNTS))
     with Feeder(worker.url, d.write_key, d.bootstrap, d.topic("events")) as f:
         first, ended_ms = _play(f, 1, "one", 8, shift_ms=-600_000)
     sources = [d.topic(t) for t in ("events", "events.identify", "events.identified")]
     wait_drained(d.bootstrap, f"{d.prefix}app", sources, timeout_s=60)
     worker.stop()
 
-    # 2. The topology gains an aggregate; the backfill is registered before the workers restart.
-    topology.write_text(IMPORTS + PER_NAME_DECL + PER_PLAN_DECL)
-    register = _replay(d, "e2e_spend_per_plan", "--from", "earliest", "--wait", "0")
-    _, err = register.communicate(timeout=60)
-    assert register.returncode == 1 and "Run the command again to resume" in err, err
+    # 2. The topology gains an aggregate and changes one; their backfills are registered before
+    #    the workers restart (each command gives up at once: no worker runs them yet).
+    topology.write_text(IMPORTS + PER_NAME_DECL + PER_PLAN_DECL + PLAN_COUNTS_CHANGED_DECL)
+    registers = [_replay(d, s.name, "--from", "earliest", "--wait", "0") for s in BACKFILLED]
+    for register in registers:
+        _, err = register.communicate(timeout=90)
+        assert register.returncode == 1 and "Run the command again to resume" in err, err
 
     worker = _start(workers, d, SPECS)
     # Holding: the new version answers, marked as backfilling, and emits nothing yet. (Its
@@ -274,23 +313,41 @@ def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
 
         # 3. The backfill runs while the stream goes on live (event time keeps pace with the
         #    wall clock, so the pause does not make it late).
-        replay = _replay(d, "e2e_spend_per_plan", "--from", "earliest", "--wait", "120")
+        replays = [_replay(d, s.name, "--from", "earliest", "--wait", "120") for s in BACKFILLED]
         third, _ = _play(f, 3, "three", 5, shift_ms)
-        out, err = replay.communicate(timeout=150)
-    assert replay.returncode == 0, f"replay failed:\n{out}\n{err}"
-    assert "caught up and serving" in out, out
-    assert re.search(r"backfilled [1-9][0-9,]* records", out), out
-    assert "ev/s" in err and "left" in err, f"no progress bar:\n{err}"
+        said = [replay.communicate(timeout=150) for replay in replays]
+    new_versions: dict[str, str] = {}
+    for spec, replay, (out, err) in zip(BACKFILLED, replays, said, strict=True):
+        assert replay.returncode == 0, f"replay failed:\n{out}\n{err}"
+        assert "caught up and serving" in out, out
+        found = re.search(rf"{spec.name} version (\w+): backfilled [1-9][0-9,]* records", out)
+        assert found, out
+        new_versions[spec.name] = found[1]
+        assert "ev/s" in err and "left" in err, f"no progress bar:\n{err}"
+    out, err = said[0]
 
     # 4. Both sinks equal the ground truth over every stream, each window once.
     everything = first + second + third
     expected = {spec.name: expected_windows(spec, everything) for spec in SPECS}
     sinks = [d.topic(f"aggregates.{s.name}") for s in SPECS]
     with SinkWatcher(d.bootstrap, d.topic("streamapp.schemas"), sinks) as w:
-        _wait_sink(w, d, expected, timeout_s=90)
+        _wait_sink(w, d, expected, timeout_s=90, versions=new_versions)
         assert w.undecoded() == []
-        versions = {spec.name: _assert_sink(w, d, spec, expected[spec.name]) for spec in SPECS}
-    assert all(len(v) == 1 for v in versions.values()), versions
+        versions = {
+            spec.name: _assert_sink(w, d, spec, expected[spec.name], new_versions.get(spec.name))
+            for spec in SPECS
+        }
+        old_records = [
+            r
+            for r in _sink(w, d, PLAN_COUNTS)
+            if r.value["aggregate_version"] != new_versions[PLAN_COUNTS.name]
+        ]
+    assert versions[PER_NAME.name] != set() and len(versions[PER_NAME.name]) == 1, versions
+    for spec in BACKFILLED:
+        assert versions[spec.name] == {new_versions[spec.name]}, versions
+    # The changed aggregate's old version emitted only what closed before the restart, without
+    # the new measures; the new version owns everything since (its own aggregate_version).
+    assert all("sum_price" not in r.value for r in old_records), old_records[:2]
 
     # 5. Profiles and counters: the first stream's users exactly as before; everyone exact.
     straddling = _straddling(PER_PLAN, first, second + third)
@@ -300,6 +357,10 @@ def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
     assert not changed, f"profiles changed by the backfill: {changed[:5]}"
     status, body = worker.get(query, token=d.token)
     assert status == 200 and body["backfilling"] is False, body
+    changed_query = f"/aggregates/{PLAN_COUNTS.name}?{urlencode({'key': 'pro'})}"
+    status, body = worker.get(changed_query, token=d.token)
+    assert status == 200 and body["backfilling"] is False, body
+    assert body["version"] == new_versions[PLAN_COUNTS.name], body
     late = [
         r.headers.get("streamapp-cid")
         for r in asyncio.run(read_topic(d.bootstrap, d.topic("events.dlq")))
@@ -309,7 +370,8 @@ def test_added_aggregate_backfilled_from_earliest_equals_ground_truth(
     bar_lines = [line for line in err.replace("\r", "\n").splitlines() if "ev/s" in line]
     print(
         f"\n{len(everything)} calls ({len(first)} before the change); {straddling} windows of "
-        f"{PER_PLAN.name} hold calls from before and after the change; windows "
+        f"{PER_PLAN.name} hold calls from before and after the change; {len(old_records)} records "
+        f"of the old {PLAN_COUNTS.name}; windows "
         f"{ {s.name: len(expected[s.name]) for s in SPECS} }; replay said: {out.strip()!r}; "
         f"last progress line {bar_lines[-1]!r}; test took {time.monotonic() - started:.0f} s"
     )

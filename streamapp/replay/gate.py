@@ -91,6 +91,7 @@ class BackfillGate:
                     )
             self._state = state
             for name, version in self._versions:
+                self._cuts[(name, version)] = state.cuts_of(name, version)  # final: first wins
                 decision = state.decision(name, version)
                 mode = decision.mode if decision is not None else Mode.LIVE
                 log.info("aggregate %s version %s: %s", name, version, mode.value)

@@ -4,7 +4,8 @@ A worker runs two aggregates (``e2e_events_per_name``, ``e2e_plan_counts``) over
 and stops with windows open; then the topology gains ``e2e_spend_per_plan`` and
 ``e2e_plan_counts`` gains measures (a new version). ``streamapp replay <name> --from earliest``
 registers both backfills, a worker with the new topology takes over, the stream goes on where its
-event time stopped (so windows straddle the cut), and goes on live while the commands back-fill.
+event time stopped (so windows straddle the cut), and goes on live while the commands back-fill;
+one of them is killed mid-way and run again.
 The new versions' sink records (plain fastavro, schemas from ``streamapp.schemas``) must equal
 the ground truth over every stream, once per window; the untouched aggregate's records equal its
 ground truth, once per window; and the profiles and counters of the first stream's users are
@@ -17,6 +18,7 @@ on the idle timeout.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import subprocess
 import time
@@ -313,7 +315,22 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
 
         # 3. The backfill runs while the stream goes on live (event time keeps pace with the
         #    wall clock, so the pause does not make it late).
-        replays = [_replay(d, s.name, "--from", "earliest", "--wait", "120") for s in BACKFILLED]
+        #    The first command for the added aggregate is killed (SIGKILL) once it has begun to
+        #    send partials; run again, it resumes and counts nothing twice.
+        killed = _replay(d, PER_PLAN.name, "--from", "earliest", "--wait", "120")
+        replays = [
+            _replay(d, s.name, "--from", "earliest", "--wait", "120") for s in BACKFILLED[1:]
+        ]
+        assert killed.stderr is not None
+        seen = ""
+        while "backfilling" not in seen:
+            line = killed.stderr.readline()
+            assert line, f"the replay ended before it backfilled: {seen}"
+            seen += line
+        time.sleep(random.uniform(0.0, 0.6))
+        killed.kill()
+        killed.wait()
+        replays.insert(0, _replay(d, PER_PLAN.name, "--from", "earliest", "--wait", "120"))
         third, _ = _play(f, 3, "three", 5, shift_ms)
         said = [replay.communicate(timeout=150) for replay in replays]
     new_versions: dict[str, str] = {}

@@ -18,7 +18,7 @@ on the idle timeout.
 from __future__ import annotations
 
 import asyncio
-import random
+import json
 import re
 import subprocess
 import time
@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support.avro_consumer import SinkRecord, SinkWatcher, read_topic
 from tests.support.groundtruth import event_name
@@ -264,6 +266,42 @@ def _straddling(spec: AggregateSpec, before: list[Sent], after: list[Sent]) -> i
     return sum(1 for both in sides.values() if len(both) == 2)
 
 
+def found_counted(out: str) -> int:
+    """The events a replay said it counted."""
+    found = re.search(r"\(([0-9,]+) events counted", out)
+    assert found, out
+    return int(found[1].replace(",", ""))
+
+
+async def _first_backfilled(d: Deployment, spec: AggregateSpec, timeout_s: float) -> None:
+    """Return as soon as a back-filled partial shows on ``windows.<name>``."""
+    topic = d.topic(f"windows.{spec.name}")
+    consumer = AIOKafkaConsumer(bootstrap_servers=d.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(d.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=50)
+            if any(b"#backfill" in (m.value or b"") for ms in batch.values() for m in ms):
+                return
+        raise AssertionError("no back-filled partial appeared")
+    finally:
+        await consumer.stop()
+
+
+def _backfill_contributions(d: Deployment, spec: AggregateSpec) -> int:
+    """How many back-filled events were sent to ``windows.<name>`` (by every run)."""
+    total = 0
+    for r in asyncio.run(read_topic(d.bootstrap, d.topic(f"windows.{spec.name}"))):
+        if r.headers.get("streamapp-kind") is None and r.value:
+            contributions = json.loads(r.value)["contributions"]
+            total += sum(1 for c in contributions if c[2] and c[2][0].endswith("#backfill"))
+    return total
+
+
 def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_truth(
     workers: Callable[..., Worker], deployment: Deployment, tmp_path: Path
 ) -> None:
@@ -318,18 +356,12 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
         #    The first command for the added aggregate is killed (SIGKILL) once it has begun to
         #    send partials; run again, it resumes and counts nothing twice.
         killed = _replay(d, PER_PLAN.name, "--from", "earliest", "--wait", "120")
+        asyncio.run(_first_backfilled(d, PER_PLAN, timeout_s=120))
+        killed.kill()
+        killed.wait()
         replays = [
             _replay(d, s.name, "--from", "earliest", "--wait", "120") for s in BACKFILLED[1:]
         ]
-        assert killed.stderr is not None
-        seen = ""
-        while "backfilling" not in seen:
-            line = killed.stderr.readline()
-            assert line, f"the replay ended before it backfilled: {seen}"
-            seen += line
-        time.sleep(random.uniform(0.0, 0.6))
-        killed.kill()
-        killed.wait()
         replays.insert(0, _replay(d, PER_PLAN.name, "--from", "earliest", "--wait", "120"))
         third, _ = _play(f, 3, "three", 5, shift_ms)
         said = [replay.communicate(timeout=150) for replay in replays]
@@ -385,10 +417,19 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
     ]
     assert late == [], f"{len(late)} calls judged late, e.g. {late[:5]}"
     bar_lines = [line for line in err.replace("\r", "\n").splitlines() if "ev/s" in line]
+    sent_twice = _backfill_contributions(d, PER_PLAN) - int(found_counted(said[0][0]))
+    _, metrics = worker.get("/metrics")
+    fenced = re.search(
+        rf'streamapp_replays_skipped_total{{stage="windows-{PER_PLAN.name}"}} ([0-9.]+)', metrics
+    )
+    # Every back-filled event the killed run had sent was fenced as a duplicate, none counted.
+    assert fenced is not None and float(fenced[1]) == sent_twice, (fenced, sent_twice)
     print(
         f"\n{len(everything)} calls ({len(first)} before the change); {straddling} windows of "
         f"{PER_PLAN.name} hold calls from before and after the change; {len(old_records)} records "
         f"of the old {PLAN_COUNTS.name}; windows "
         f"{ {s.name: len(expected[s.name]) for s in SPECS} }; replay said: {out.strip()!r}; "
-        f"last progress line {bar_lines[-1]!r}; test took {time.monotonic() - started:.0f} s"
+        f"last progress line {bar_lines[-1]!r}; the killed run had sent {sent_twice} back-filled "
+        f"events before it died (the owner fenced {fenced[1] if fenced else 0} duplicates); "
+        f"test took {time.monotonic() - started:.0f} s"
     )

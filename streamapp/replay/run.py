@@ -131,8 +131,7 @@ async def _replay(
         mine = Decision(Mode.BACKFILL, options.from_text, from_ms)
         value = decision_value(mine, by="streamapp replay", at_ms=_now_ms())
         state = await write_first(kafka, names.backfills, decision_key(name, version), value)
-        decision = state.decision(name, version)
-        assert decision is not None  # we just wrote one; the first one wins
+        decision = state.decision(name, version) or mine  # ours, unless another came first
     if decision.mode is Mode.LIVE:
         output.err(
             f"streamapp replay: {label} already runs live (a worker started it before any backfill "

@@ -14,9 +14,11 @@ Two agents per worker, one table per aggregate version:
   every second: ticks carry wall time through the same ordered stream, so idle partitions close
   their windows and a replay after a crash sees the same ticks at the same times.
 
-A version being backfilled (:mod:`streamapp.replay`) gets from combine only the events at or after
-its cut per input partition, and its owner partitions hold (close nothing) until the backfill's
-done-marker reaches them.
+Every partial carries the version of the definition that computed it (header
+``streamapp-aggregate-version``); an owner skips other versions' partials (left unread before a
+change). A version being backfilled (:mod:`streamapp.replay`) gets from combine only the events at
+or after its cut per input partition, and its owner partitions hold (close nothing) until the
+backfill's done-marker reaches them.
 
 Table ``windows-<name>-<version>`` keys: ``w|<record key>`` open window entries, ``m|<partition>``
 the partition's meta (watermark, fence, outbox), ``c|<record key>`` closed windows as emitted (what

@@ -1,7 +1,8 @@
 """Project commands on the Faust CLI.
 
 ``streamapp broker start|stop|status``, ``streamapp topics``, and the operator commands
-``streamapp dlq list|retry`` and ``streamapp trace <correlation id>`` (:mod:`streamapp.ops`).
+``streamapp dlq list|retry`` and ``streamapp trace <correlation id>`` (:mod:`streamapp.ops`), and
+``streamapp replay <aggregate> --from <ISO time | earliest>`` (:mod:`streamapp.replay`).
 Thin: each command parses its arguments and calls the module that does the work.
 """
 
@@ -96,7 +97,58 @@ def install(app: StreamApp) -> None:
         settings = app.runtime.settings
         _exit(await ops.trace_command(settings, correlation_id, since, _output(self), _now_ms()))
 
-    _unused: Any = (broker, topics, dlq, trace)
+    @app.command(
+        faust.cli.argument("aggregate"),
+        faust.cli.option(
+            "--from",
+            "from_text",
+            required=True,
+            help="Backfill from: earliest, an ISO-8601 date-time or date, or a span back (2d).",
+        ),
+        faust.cli.option(
+            "--wait",
+            "wait_s",
+            type=click.FloatRange(min=0),
+            default=300.0,
+            show_default=True,
+            help="Seconds to wait for the workers' cuts, and for the new version to take over.",
+        ),
+    )
+    async def replay(self: AppCommand, aggregate: str, from_text: str, wait_s: float) -> None:
+        """Backfill the version of an aggregate in topologies/ while live processing goes on.
+
+        Run it after changing topologies/ and before restarting the workers; it waits for them.
+        """
+        from streamapp.replay.run import ReplayOptions, replay_command
+
+        rt = app.runtime
+        agg = rt.aggregates.get(aggregate)
+        if agg is None:
+            known = ", ".join(sorted(rt.aggregates)) or "none"
+            click.echo(
+                f"streamapp replay: no aggregate {aggregate!r} in {rt.settings.topologies_dir} "
+                f"(declared: {known})",
+                file=self.stderr,
+            )
+            _exit(2)
+            return
+        stderr: Any = self.stderr
+
+        def bar(text: str) -> None:
+            stderr.write(text)
+            stderr.flush()
+
+        status = await replay_command(
+            rt.settings,
+            agg.aggregate,
+            ReplayOptions(from_text, wait_s),
+            _output(self),
+            bar=bar,
+            tty=bool(getattr(stderr, "isatty", lambda: False)()),
+        )
+        _exit(status)
+
+    _unused: Any = (broker, topics, dlq, trace, replay)
 
 
 def _output(command: AppCommand) -> ops.Output:

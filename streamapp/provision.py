@@ -51,6 +51,8 @@ def required_topics(
         # One partition, so retry claims are ordered; compaction never removes a marker younger
         # than an hour, so a run reading back its claim sees every marker written since it began.
         TopicSpec(names.dlq_retries, 1, {**compacted, "min.compaction.lag.ms": "3600000"}),
+        # One partition (the first record of a key wins), never deleted or compacted.
+        TopicSpec(names.backfills, 1, {"retention.ms": "-1", "retention.bytes": "-1"}),
     ]
     specs += [TopicSpec(changelog_topic(settings, t), n, compacted) for t in tables]
     for name in aggregates:

@@ -7,6 +7,7 @@ The dataflow, in the order data meets the topics::
     rejected records -> events.dlq          trace lines -> streamapp.traces
     Avro schemas -> streamapp.schemas (compacted)
     ``streamapp dlq retry`` markers -> streamapp.dlq-retries (compacted)
+    backfill decisions and cuts -> streamapp.backfills (kept forever)
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ DLQ_RETRIES: Final = "streamapp.dlq-retries"
 """Compacted: one marker per retried dead letter, keyed ``<dlq partition>:<dlq offset>``.
 
 Written by ``streamapp dlq retry`` (:mod:`streamapp.ops.retry`) so a letter is re-driven once.
+"""
+
+BACKFILLS: Final = "streamapp.backfills"
+"""One partition, never compacted: the control log of backfills (:mod:`streamapp.replay.control`).
+
+Written by ``streamapp replay`` (decisions, done) and by workers (decisions, cuts); the first
+record of each key wins, so it must keep every record (retention forever, delete policy).
 """
 
 AGGREGATE_PREFIX: Final = "aggregates."
@@ -66,6 +74,10 @@ class Header:
     KIND: Final = "streamapp-kind"
     HOPS: Final = "streamapp-hops"
     AGGREGATE: Final = "streamapp-aggregate"
+    AGGREGATE_VERSION: Final = "streamapp-aggregate-version"
+    """On a partial (``windows.<name>``): the version of the definition that computed it. An
+    owner applies only its own version's partials: after a change, partials the old version
+    left unread must not count in the new one (they were computed by another definition)."""
     RETRY_OF: Final = "streamapp-retry-of"
     """On a copy ``dlq retry`` sent: the letter it copies, ``<dlq partition>:<dlq offset>``."""
 
@@ -115,6 +127,11 @@ class TopicNames:
     def dlq_retries(self) -> str:
         """Retry markers of dead letters (compacted)."""
         return self.prefix + DLQ_RETRIES
+
+    @property
+    def backfills(self) -> str:
+        """The control log of backfills (one partition, kept forever)."""
+        return self.prefix + BACKFILLS
 
     def aggregate(self, name: str) -> str:
         """Sink topic of one aggregate."""

@@ -122,6 +122,22 @@ class Kafka:
         ends = await self._consumer.end_offsets(tps)
         return {tp.partition: int(offset) for tp, offset in ends.items()}
 
+    async def log_starts(self, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        """The first retained offset of each partition."""
+        tps = [TopicPartition(topic, p) for p in partitions]
+        begins = await self._consumer.beginning_offsets(tps)
+        return {tp.partition: int(offset) for tp, offset in begins.items()}
+
+    async def offsets_for_time(
+        self, topic: str, partitions: Iterable[int], time_ms: int
+    ) -> dict[int, int | None]:
+        """Per partition, the first offset whose record timestamp is >= ``time_ms`` (or None)."""
+        tps = [TopicPartition(topic, p) for p in partitions]
+        found = await self._consumer.offsets_for_times({tp: time_ms for tp in tps})
+        return {
+            tp.partition: (None if hit is None else int(hit.offset)) for tp, hit in found.items()
+        }
+
     async def read(
         self,
         topic: str,

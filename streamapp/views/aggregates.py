@@ -3,7 +3,8 @@
 Served by the worker that owns the key's partition of ``windows.<name>`` (forwarded there from
 any other). ``key`` is repeated once per key field, in declaration order; ``from``/``to`` (ISO-8601
 or epoch ms) bound the window start. Open windows are marked ``"closed": false`` and carry their
-running measures.
+running measures. While the version is being backfilled (:mod:`streamapp.replay`) the answer
+says ``"backfilling": true``: its closed windows are not out yet and its open ones are partial.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ def install(rt: Runtime) -> None:
         table_name = f"windows-{agg.name}-{agg.aggregate.version}"
 
         async def serve() -> web.Response:
+            if not agg.gate.loaded:  # holding or not is unknown until the control log is read
+                return _json(503, {"error": "aggregate state is still loading; retry"}, rt)
             partition = _partition(pkey, rt.settings.topic_partitions)
             now_ms = int(time.time() * 1000)
             rows = [
@@ -99,6 +102,7 @@ def install(rt: Runtime) -> None:
                 "version": agg.aggregate.version,
                 "key": dict(zip(agg.aggregate.key_fields, key, strict=True)),
                 "windows": rows,
+                "backfilling": agg.load(partition, now_ms).holding,
             }
             return _json(200, body, rt)
 

@@ -123,7 +123,13 @@ def document() -> dict[str, Any]:
                         {"name": "from", "in": "query", "schema": {"type": "string"}},
                         {"name": "to", "in": "query", "schema": {"type": "string"}},
                     ],
-                    "responses": {"200": {"description": "windows"}, **_ERRORS},
+                    "responses": {
+                        "200": {
+                            "description": "windows; backfilling is true while the version is "
+                            "being backfilled (streamapp replay)"
+                        },
+                        **_ERRORS,
+                    },
                 }
             },
             "/v1/{call}": {

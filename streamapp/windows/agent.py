@@ -14,6 +14,12 @@ Two agents per worker, one table per aggregate version:
   every second: ticks carry wall time through the same ordered stream, so idle partitions close
   their windows and a replay after a crash sees the same ticks at the same times.
 
+Every partial carries the version of the definition that computed it (header
+``streamapp-aggregate-version``); an owner skips other versions' partials (left unread before a
+change). A version being backfilled (:mod:`streamapp.replay`) gets from combine only the events at
+or after its cut per input partition, and its owner partitions hold (close nothing) until the
+backfill's done-marker reaches them.
+
 Table ``windows-<name>-<version>`` keys: ``w|<record key>`` open window entries, ``m|<partition>``
 the partition's meta (watermark, fence, outbox), ``c|<record key>`` closed windows as emitted (what
 ``GET /aggregates`` answers for closed windows).
@@ -32,8 +38,8 @@ import orjson
 from streamapp.agents import declare_partitioned_agent, header
 from streamapp.app import Runtime
 from streamapp.events import Origin, Reason
-from streamapp.ingest.normalised import event_from_normalised
-from streamapp.profiles.messages import Kind
+from streamapp.replay.control import BACKFILL_DONE
+from streamapp.replay.gate import BackfillGate
 from streamapp.sink.avro import record_key
 from streamapp.sink.publish import SinkWriter
 from streamapp.state import durable
@@ -43,6 +49,7 @@ from streamapp.topics import Header
 from streamapp.windows.combine import Combiner, Partial
 from streamapp.windows.declare import Aggregate
 from streamapp.windows.load import load_topologies
+from streamapp.windows.source import counted_event
 from streamapp.windows.state import ClosedWindow, LateEvent, PartitionWindows, WindowId
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,11 @@ def partial_key(key: Sequence[str]) -> bytes:
     return orjson.dumps(list(key))
 
 
+def version_headers(version: str) -> list[tuple[str, bytes]]:
+    """The headers of a partial computed by ``version`` of its aggregate."""
+    return [(Header.AGGREGATE_VERSION, version.encode())]
+
+
 def partition_items(
     table: Any, partition: int, prefix: bytes = b""
 ) -> Iterator[tuple[bytes, bytes]]:
@@ -94,12 +106,18 @@ class AggregateRuntime:
     table: Any
     topic: Any
     sink: SinkWriter
+    gate: BackfillGate
     states: dict[int, PartitionWindows] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         """The aggregate's name."""
         return self.aggregate.name
+
+    @property
+    def backfilling(self) -> bool:
+        """Whether this version's history comes from a backfill (control log loaded first)."""
+        return self.gate.backfilling(self.aggregate.name, self.aggregate.version)
 
     def load(self, partition: int, now_ms: int) -> PartitionWindows:
         """The windows of ``partition``: cached, else restored from the table."""
@@ -111,6 +129,8 @@ class AggregateRuntime:
                 orjson.loads(v) for _, v in partition_items(self.table, partition, WINDOW_PREFIX)
             ]
             state = PartitionWindows.from_parts(self.aggregate, meta, entries, now_ms)
+            if meta is None and self.backfilling:
+                state.hold()  # a new partition of a backfilled version: hold until its marker
             self.states[partition] = state
         return state
 
@@ -119,11 +139,12 @@ def install(rt: Runtime) -> None:
     """Load ``topologies/``, then declare the combine agent and one owner agent per aggregate."""
     aggregates = load_topologies(rt.settings.topologies_dir)
     rt.aggregate_names = tuple(a.name for a in aggregates)
-    runtimes = [_install_owner(rt, aggregate) for aggregate in aggregates]
+    gate = BackfillGate(rt.settings, rt.worker_id, [(a.name, a.version) for a in aggregates])
+    runtimes = [_install_owner(rt, aggregate, gate) for aggregate in aggregates]
     rt.aggregates = {a.name: a for a in runtimes}
     if runtimes:
-        _install_combine(rt, runtimes)
-        _install_ticks(rt, runtimes)
+        _install_combine(rt, runtimes, gate)
+        _install_ticks(rt, runtimes, gate)
 
     async def forget_loaded(app: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         """A rebalance may move partitions: reload window state from the table next time."""
@@ -134,14 +155,33 @@ def install(rt: Runtime) -> None:
     signal.connect(forget_loaded)
 
 
-def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime]) -> None:
+async def _cuts(
+    gate: BackfillGate, aggregates: list[AggregateRuntime], partition: int, first_offset: int
+) -> list[int]:
+    """Per aggregate, the first offset of ``partition`` it takes live (0: all of them).
+
+    For a backfilled version the cut is durable on the control log before this returns, so no
+    partial of the partition reaches the version before its cut is fixed.
+    """
+    await gate.ensure_loaded()
+    cuts = []
+    for agg in aggregates:
+        if agg.backfilling:
+            name, version = agg.aggregate.name, agg.aggregate.version
+            cuts.append(await gate.cut(name, version, partition, first_offset))
+        else:
+            cuts.append(0)
+    return cuts
+
+
+def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: BackfillGate) -> None:
     app, names, metrics = rt.app, rt.settings.topics, rt.metrics
     source = raw_topic(rt, names.events_identified)
     fence_table = create_table(rt, FENCE_TABLE, help_="windows input fence")
-    event_kind = Kind.EVENT.value.encode()
 
     async def handle_partition(events: Sequence[Any]) -> None:
         partition = events[0].message.partition
+        cuts = await _cuts(gate, aggregates, partition, events[0].message.offset)
         batch = FencedBatch(fence_table, partition)
         combiners = [Combiner(a.aggregate) for a in aggregates]
         for fevent in events:
@@ -149,39 +189,40 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime]) -> None:
             if batch.judge(msg) is Verdict.UPSTREAM_DUPLICATE:
                 metrics.replays_skipped.labels(COMBINE).inc()
                 continue
-            kind = header(msg.headers, Header.KIND)
-            if (kind is not None and kind != event_kind) or header(msg.headers, Header.HOPS):
-                continue  # hand-offs, merges, and copies forwarded from a stitched id
             value = msg.value or b""
-            event = event_from_normalised(value)
+            event = counted_event(msg.headers, value)
             if event is None:
-                continue  # the profiles stage dead-letters it
+                continue
             cid = (header(msg.headers, Header.CORRELATION_ID) or b"").decode("utf-8", "replace")
             own = Origin(msg.topic, partition, msg.offset)
             user = (msg.key or b"").decode("utf-8", "replace")
-            for combiner in combiners:
+            for combiner, cut in zip(combiners, cuts, strict=True):
+                if msg.offset < cut:
+                    continue  # below the cut: the backfill's part (streamapp.replay)
                 combiner.add(
                     event, correlation_id=cid, size_bytes=len(value), origin=own, user_id=user
                 )
         producer = app.producer
         for agg, combiner in zip(aggregates, combiners, strict=True):
             topic = names.windows(agg.name)
+            headers = version_headers(agg.aggregate.version)
             for partial in combiner.drain():
                 value = orjson.dumps(partial.to_json())
-                await producer.send(topic, partial_key(partial.key), value, None, None, None)
+                await producer.send(topic, partial_key(partial.key), value, None, None, headers)
         batch.commit()
         metrics.stage_events.labels(COMBINE).inc(len(events))
 
     declare_partitioned_agent(rt, source, stage=COMBINE, handle_partition=handle_partition)
 
 
-def _install_owner(rt: Runtime, aggregate: Aggregate) -> AggregateRuntime:
+def _install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> AggregateRuntime:
     app, settings, names, metrics = rt.app, rt.settings, rt.settings.topics, rt.metrics
     stage = f"windows-{aggregate.name}"
     topic = raw_topic(rt, names.windows(aggregate.name))
     table_name = f"windows-{aggregate.name}-{aggregate.version}"
     table = create_table(rt, table_name, help_=f"open windows {aggregate.name}")
-    agg = AggregateRuntime(aggregate, table, topic, SinkWriter(rt, aggregate))
+    agg = AggregateRuntime(aggregate, table, topic, SinkWriter(rt, aggregate), gate)
+    done_marker = aggregate.version.encode()
     idle_ms = int(settings.window_idle_timeout_s * 1000)
     late_reason = Reason.LATE.value
 
@@ -231,18 +272,41 @@ def _install_owner(rt: Runtime, aggregate: Aggregate) -> AggregateRuntime:
     async def handle_partition(events: Sequence[Any]) -> None:
         partition = events[0].message.partition
         now_ms = max(int(e.message.timestamp * 1000) for e in events)
-        state = agg.load(partition, now_ms)
+        await gate.ensure_loaded()
+        # A restore restarts the idle clock at the wall clock, not at the batch's (maybe old,
+        # backlogged) record times: a restart alone must never make the backlog late.
+        state = agg.load(partition, max(now_ms, int(time.time() * 1000)))
         reemits = state.pending()
         partials: list[Partial] = []
+        released = False
+        foreign = 0
         for fevent in events:
             msg = fevent.message
-            if header(msg.headers, Header.KIND) == TICK:
+            kind = header(msg.headers, Header.KIND)
+            if kind == TICK:
+                continue
+            if kind == BACKFILL_DONE:
+                # Every backfilled partial of this partition precedes its marker (one producer,
+                # in order): once the batch is applied, the backfill has passed this partition.
+                released = released or msg.value == done_marker
+                continue
+            made_by = header(msg.headers, Header.AGGREGATE_VERSION)
+            if made_by is not None and made_by != done_marker:
+                foreign += 1  # computed by another version of the definition (before a change)
                 continue
             try:
                 partials.append(Partial.from_json(orjson.loads(msg.value or b"")))
             except Exception:
                 log.error("undecodable partial at %s/%s/%s", msg.topic, partition, msg.offset)
+        if foreign:
+            log.info(
+                "%s %s: skipped %d partials of another version", stage, aggregate.version, foreign
+            )
         applied = state.apply_batch(partials, now_ms)
+        if released and state.release(now_ms):
+            log.info(
+                "%s %s: backfill done on partition %d", aggregate.name, aggregate.version, partition
+            )
         for late in applied.late:
             await dead_letter_late(late)
         if applied.duplicates:
@@ -256,9 +320,10 @@ def _install_owner(rt: Runtime, aggregate: Aggregate) -> AggregateRuntime:
     return agg
 
 
-def _install_ticks(rt: Runtime, aggregates: list[AggregateRuntime]) -> None:
+def _install_ticks(rt: Runtime, aggregates: list[AggregateRuntime], gate: BackfillGate) -> None:
     app, names = rt.app, rt.settings.topics
     tick_headers = [(Header.KIND, TICK)]
+    source = names.events_identified
 
     @app.timer(interval=TICK_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def tick() -> None:
@@ -271,5 +336,11 @@ def _install_ticks(rt: Runtime, aggregates: list[AggregateRuntime]) -> None:
             for tp in assigned:
                 if tp.topic == topic:
                     await app.producer.send(topic, None, b"", tp.partition, None, tick_headers)
+        if gate.loaded and gate.backfilling_versions():
+            owned = [tp.partition for tp in assigned if tp.topic == source]
+            try:
+                await gate.idle_cuts(source, owned)
+            except Exception:  # the broker is away: the next tick tries again
+                log.warning("could not take idle cuts", exc_info=True)
 
     del tick

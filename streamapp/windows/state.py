@@ -28,6 +28,12 @@ The rules, written down once (ARCHITECTURE.md, "Time and windows"):
   highest origin offset applied to it; a contribution at or below it is a replay and is skipped
   (a duplicate). For a closed window, the partition-wide record tells a duplicate from a late
   event. Per-window records make each persisted window entry self-fencing.
+* **Holding (backfill).** A new aggregate version that is being backfilled
+  (:mod:`streamapp.replay`) starts *holding*: it merges partials (live and backfilled) but closes
+  nothing, so nothing is emitted and nothing is late (:meth:`is_closed` is false while the
+  watermark moves on), until :meth:`release` (the backfill's
+  done-marker reached this partition, after every backfilled partial). ``holding`` is persisted
+  in the meta entry, so a restart keeps holding.
 * **Outbox.** Closing moves a window to ``pending`` (persisted in the meta entry) until the edge
   confirms the sink acknowledged it. Pending windows found at restore may or may not have reached
   the sink: they are re-sent marked ``reemit``, and the record key makes that an upsert.
@@ -164,6 +170,29 @@ class PartitionWindows:
         self._last_activity_wall_ms: int | None = None
         self._dirty: set[WindowId] = set()
         self._deleted: set[WindowId] = set()
+        self._holding = False
+
+    @property
+    def holding(self) -> bool:
+        """Whether the partition waits for a backfill: it merges, but closes nothing."""
+        return self._holding
+
+    def hold(self) -> None:
+        """Start holding (a new partition of a version being backfilled)."""
+        self._holding = True
+
+    def release(self, now_wall_ms: int) -> bool:
+        """Stop holding (the backfill passed this partition); return whether it was holding.
+
+        The next :meth:`close_due` closes every window the watermark has passed; the idle clock
+        restarts now, so the wait for the backfill does not count as idleness.
+        """
+        was = self._holding
+        self._holding = False
+        if was and self._max_event_time_ms is not None:
+            last = self._last_activity_wall_ms
+            self._last_activity_wall_ms = now_wall_ms if last is None else max(last, now_wall_ms)
+        return was
 
     @property
     def watermark_ms(self) -> int | None:
@@ -180,9 +209,12 @@ class PartitionWindows:
         return start_ms + self._window.size_ms + self._grace_ms
 
     def is_closed(self, start_ms: int) -> bool:
-        """Whether the window starting at ``start_ms`` is closed under the current watermark."""
+        """Whether the window starting at ``start_ms`` is closed under the current watermark.
+
+        Never while holding: then nothing has closed, so nothing can be late.
+        """
         wm = self._watermark_ms
-        return wm is not None and self.closes_at_ms(start_ms) <= wm
+        return not self._holding and wm is not None and self.closes_at_ms(start_ms) <= wm
 
     def advance(self, watermark_ms: int) -> None:
         """Move the watermark forward to ``watermark_ms`` (never back)."""
@@ -287,13 +319,18 @@ class PartitionWindows:
                 self._applied[op] = max(self._applied.get(op, -1), c.origin_offset)
         if self._max_event_time_ms is not None:
             self.advance(self._max_event_time_ms)
-        self._last_activity_wall_ms = now_wall_ms
+        # Never back: a backlog read after a restart carries older times than the restore's.
+        last = self._last_activity_wall_ms
+        self._last_activity_wall_ms = now_wall_ms if last is None else max(last, now_wall_ms)
 
     def close_due(self, now_wall_ms: int, idle_timeout_ms: int) -> list[ClosedWindow]:
         """Close every window the watermark has passed (after the idle rule); oldest first.
 
-        Closed windows move to :meth:`pending` until :meth:`confirm_emitted`.
+        Closed windows move to :meth:`pending` until :meth:`confirm_emitted`. Nothing closes
+        while :attr:`holding`.
         """
+        if self._holding:
+            return []
         self._advance_if_idle(now_wall_ms, idle_timeout_ms)
         closed: list[ClosedWindow] = []
         for start in sorted(s for s in self._keys_by_start if self.is_closed(s)):
@@ -346,6 +383,7 @@ class PartitionWindows:
             "last_activity_wall_ms": self._last_activity_wall_ms,
             "applied": applied,
             "pending": pending,
+            "holding": self._holding,
         }
 
     def to_json(self) -> JSONObject:
@@ -396,6 +434,7 @@ class PartitionWindows:
             raise _json.WindowStateDecodeError(what, reason)
         self._watermark_ms = _json.as_optional_int(obj.get("watermark_ms"), "watermark_ms")
         self._max_event_time_ms = _json.as_optional_int(obj.get("max_event_time_ms"), what)
+        self._holding = obj.get("holding") is True
         for item in _json.as_list(obj.get("applied", []), f"{what}.applied"):
             topic, partition, offset = _json.as_list(item, f"{what}.applied")
             op = OriginPartition(_json.as_str(topic, what), _json.as_int(partition, what))

@@ -226,6 +226,22 @@ def test_an_idle_partition_closes_its_windows_as_wall_time_passes() -> None:
     assert len(state.apply(partial, now_wall_ms=1_000_090_001).late) == 1
 
 
+def test_a_backlog_read_after_a_restore_does_not_turn_back_the_idle_clock() -> None:
+    """A restarted owner reads partials written before it stopped (older record times) after it
+    restored at the wall clock; the silence measured must start at the restore, not before."""
+    idle_ms = 10_000
+    state = PartitionWindows(TUMBLING)
+    for partial in combine(TUMBLING, [ev(50_000)]):
+        state.apply(partial, now_wall_ms=1_000_050_000)
+    restored = PartitionWindows.from_json(
+        TUMBLING, orjson.loads(orjson.dumps(state.to_json())), 1_000_200_000
+    )
+    for partial in combine(TUMBLING, [ev(51_000)], first_offset=1):  # backlog, written long ago
+        assert restored.apply(partial, now_wall_ms=1_000_060_000).late == ()
+    assert restored.close_due(1_000_205_000, idle_ms) == []  # 5 s since the restore: not idle
+    assert len(restored.close_due(1_000_240_000, idle_ms)) == 1
+
+
 def test_with_no_more_traffic_windows_close_within_grace_plus_idle_timeout() -> None:
     idle_ms = 10_000
     state = PartitionWindows(TUMBLING)

@@ -1,0 +1,147 @@
+"""The control log of backfills (``streamapp.backfills``): record formats and their fold.
+
+One partition, never compacted, and the *first* record of each key wins (see
+:mod:`streamapp.replay`): two writers that race (a worker deciding ``live``, the command deciding
+``backfill``; two workers taking a cut) both read the log back after writing and agree on the
+earlier record. Pure: no Kafka here; the edges hand in ``(key, value)`` pairs in log order.
+
+Keys (UTF-8)::
+
+    decision|<name>|<version>       {"mode": "backfill", "from": "earliest", "from_ms": null, ...}
+    cut|<name>|<version>|<p>        {"offset": 1234, "by": "<worker id>", ...}
+    done|<name>|<version>           {"events": 5000, ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+import orjson
+
+BACKFILL_DONE: Final = b"backfill-done"
+"""The ``streamapp-kind`` header of the done-marker sent to each partition of ``windows.<name>``."""
+
+BACKFILL_ORIGIN_SUFFIX: Final = "#backfill"
+"""Appended to the origin topic of backfilled contributions: their own fence domain."""
+
+
+class Mode(StrEnum):
+    """How a version got its history: from a backfill, or only live (no backfill)."""
+
+    BACKFILL = "backfill"
+    LIVE = "live"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The first decision recorded for a version."""
+
+    mode: Mode
+    from_text: str | None = None
+    from_ms: int | None = None
+    """``None`` with ``mode`` backfill: from the earliest retained record."""
+
+
+def decision_key(name: str, version: str) -> bytes:
+    """The key of a version's decision."""
+    return f"decision|{name}|{version}".encode()
+
+
+def cut_key(name: str, version: str, partition: int) -> bytes:
+    """The key of a version's cut on one partition of ``events.identified``."""
+    return f"cut|{name}|{version}|{partition}".encode()
+
+
+def done_key(name: str, version: str) -> bytes:
+    """The key of a version's done record."""
+    return f"done|{name}|{version}".encode()
+
+
+def decision_value(decision: Decision, *, by: str, at_ms: int) -> bytes:
+    """The value of a decision record."""
+    return orjson.dumps(
+        {
+            "mode": decision.mode.value,
+            "from": decision.from_text,
+            "from_ms": decision.from_ms,
+            "by": by,
+            "at_ms": at_ms,
+        }
+    )
+
+
+def cut_value(offset: int, *, by: str, at_ms: int) -> bytes:
+    """The value of a cut record."""
+    return orjson.dumps({"offset": offset, "by": by, "at_ms": at_ms})
+
+
+def done_value(events: int, *, at_ms: int) -> bytes:
+    """The value of a done record."""
+    return orjson.dumps({"events": events, "at_ms": at_ms})
+
+
+@dataclass(slots=True)
+class ControlState:
+    """What the control log says, folded: the first record of each key."""
+
+    decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
+    cuts: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
+    done: set[tuple[str, str]] = field(default_factory=set)
+    ignored: int = 0
+    """Records that were not understood (another tool's, or a newer format): counted, skipped."""
+
+    def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """Fold one record, in log order. A key seen before keeps its first value."""
+        try:
+            parts = (key or b"").decode().split("|")
+            obj = orjson.loads(value or b"")
+            if not isinstance(obj, dict):
+                raise TypeError("not an object")
+            self._apply(parts, obj)
+        except (UnicodeDecodeError, orjson.JSONDecodeError, TypeError, ValueError, KeyError):
+            self.ignored += 1
+
+    def _apply(self, parts: list[str], obj: dict[str, object]) -> None:
+        kind = parts[0]
+        if kind == "decision" and len(parts) == 3:
+            version = (parts[1], parts[2])
+            if version not in self.decisions:
+                from_ms = obj.get("from_ms")
+                from_text = obj.get("from")
+                self.decisions[version] = Decision(
+                    Mode(str(obj["mode"])),
+                    from_text if isinstance(from_text, str) else None,
+                    from_ms if isinstance(from_ms, int) else None,
+                )
+        elif kind == "cut" and len(parts) == 4:
+            offset = obj["offset"]
+            if not isinstance(offset, int) or offset < 0:
+                raise ValueError("cut offset")
+            self.cuts.setdefault((parts[1], parts[2]), {}).setdefault(int(parts[3]), offset)
+        elif kind == "done" and len(parts) == 3:
+            self.done.add((parts[1], parts[2]))
+        else:
+            raise ValueError("unknown key")
+
+    def decision(self, name: str, version: str) -> Decision | None:
+        """The version's decision, if any."""
+        return self.decisions.get((name, version))
+
+    def cuts_of(self, name: str, version: str) -> dict[int, int]:
+        """The version's cuts taken so far, by partition of ``events.identified``."""
+        return dict(self.cuts.get((name, version), {}))
+
+    def is_done(self, name: str, version: str) -> bool:
+        """Whether the version's backfill finished (every done-marker was sent)."""
+        return (name, version) in self.done
+
+    @classmethod
+    def fold(cls, records: Iterable[tuple[bytes | None, bytes | None]]) -> ControlState:
+        """The state after ``records`` (log order)."""
+        state = cls()
+        for key, value in records:
+            state.apply(key, value)
+        return state

@@ -2,6 +2,7 @@
 # Both install what is missing first (a venv in .venv, the broker jars in ~/.cache/streamapp).
 
 PYTHON ?= python3
+SCALE  ?= full
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -28,6 +29,9 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+
+reliability: install
+	@SCALE=$(SCALE) bash scripts/reliability.sh
 
 unit: install
 	$(BIN)/pytest -q tests/unit

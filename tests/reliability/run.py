@@ -135,10 +135,18 @@ def main() -> int:
                 "scenario": name,
                 "test": test,
                 "result": results.get(test, "not run"),
+                "scale": args.scale,
+                "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "summary": summary(name, found),
                 "figures": found,
             }
         )
+    args.out.mkdir(parents=True, exist_ok=True)
+    previous = args.out / "latest.json"
+    if args.only and previous.exists():  # a partial run keeps the other scenarios' last figures
+        kept = json.loads(previous.read_text())["scenarios"]
+        ran = {r["scenario"]: r for r in rows}
+        rows = [ran.pop(r["scenario"], r) for r in kept] + list(ran.values())
     report = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scale": args.scale,
@@ -147,16 +155,18 @@ def main() -> int:
         "machine": f"{os.cpu_count()} cores",
         "scenarios": rows,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         f"# Reliability figures ({args.scale} scale, {report['finished_at']})",
         "",
         f"Reproduce: `{report['command']}` (took {took / 60:.1f} min on {report['machine']}).",
         "",
-        "| scenario | result | figures |",
-        "| --- | --- | --- |",
-        *[f"| {r['scenario']} | {r['result']} | {r['summary']} |" for r in rows],
+        "| scenario | result | scale, run at | figures |",
+        "| --- | --- | --- | --- |",
+        *[
+            f"| {r['scenario']} | {r['result']} | {r['scale']}, {r['run_at']} | {r['summary']} |"
+            for r in rows
+        ],
         "",
     ]
     (args.out / "latest.md").write_text("\n".join(lines))

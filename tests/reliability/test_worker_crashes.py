@@ -242,7 +242,7 @@ def test_worker_crashes_lose_nothing_and_count_nothing_twice(
             settle_error = ""
             try:
                 settle_s = wait_exact(
-                    reader, fleet.urls(), workload, timeout_s=sized(120, 600), poll_s=1.0
+                    reader, fleet.urls(), workload, timeout_s=sized(120, 1200), poll_s=2.0
                 )
                 wait_drained(
                     deployment.bootstrap,

@@ -89,7 +89,7 @@ def _longest_gap(times: list[float], start: float) -> float:
 
 
 def test_broker_killed_mid_stream_loses_no_acknowledged_event(tmp_path: Path, figures) -> None:
-    kill_at, restart_at, end_at = sized((8, 20, 28), (20, 60, 90))
+    kill_at, restart_at, end_at = sized((6, 14, 20), (20, 60, 90))
     batch, pause_s = sized((20, 0.1), (50, 0.05))
     home = load_settings(dict(os.environ)).broker_home
     cluster = Cluster(root=tmp_path / "cluster", home=home)

@@ -49,7 +49,7 @@ SLICE_S = 0.5
 
 def _size() -> dict[str, int]:
     return sized(
-        {"events": 6_000, "users": 600, "kills": 2, "interval_s": 10, "sample": 30},
+        {"events": 4_000, "users": 400, "kills": 2, "interval_s": 8, "sample": 20},
         {"events": 200_000, "users": 20_000, "kills": 5, "interval_s": 20, "sample": 60},
     )
 

@@ -61,7 +61,8 @@ def summary(name: str, f: dict[str, Any]) -> str:
             f"{g['events']} events (+{g['retries_same_message_id']} retries) over HTTP and "
             f"Kafka, {g['kills']} SIGKILLs every {g['kill_interval_s']} s; "
             f"lost {g['events_lost']}, counted twice {g['events_counted_twice']}, "
-            f"wrong answers {g['wrong_answers_at_end']}; longest unreadable "
+            f"wrong answers {g['wrong_answers_at_end']} (records still in flight at the check: "
+            f"{f.get('backlog_records_at_check', '?')}); longest unreadable "
             f"{f.get('longest_unreadable_s', '?')} s; settled "
             f"{f.get('settled_after_stream_s', '?')} s after the stream"
         )

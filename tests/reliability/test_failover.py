@@ -39,7 +39,7 @@ SESSION_TIMEOUT_S = 10.0
 
 
 def test_survivor_answers_every_key_within_bound(workers, deployment: Deployment, figures) -> None:
-    events, users = sized((2_000, 200), (40_000, 4_000))
+    events, users = sized((2_000, 200), (10_000, 1_000))
     deployment.partitions = PARTITIONS
     deployment.extra_env.update(
         {

@@ -11,7 +11,9 @@ Dataflow of the scenario:
     poller thread: GET /profiles/{id} of sampled ids, notes how long each was unreadable
                                                                                  ▼
     at the end: every profile and counter, asked of each worker, equals the ground truth
-    (tests/support/groundtruth: identify/alias stitching, retries with the same messageId)
+    (tests/support/groundtruth: identify/alias stitching, retries with the same messageId),
+    and every window of events_per_minute in the Avro sink equals it too, less the events
+    dead-lettered as late (tests/reliability/aggregates.py)
 
 Figures: events lost and events counted twice (summed over every user's counters), the longest
 time a sampled id was unreadable over HTTP, and how long the pipeline took to settle.
@@ -27,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from tests.reliability.aggregates import check_events_per_minute
 from tests.reliability.figures import sized
 from tests.reliability.traffic import Answers, Client
 from tests.support.channels import send_kcat
@@ -268,6 +271,7 @@ def test_worker_crashes_lose_nothing_and_count_nothing_twice(
             figures["backlog_records_at_check"] = sum(backlog.values())
             figures.update(_tally(reader, fleet.urls()[0], workload))
             diffs = verify_everywhere(reader, fleet.workers, workload)
+            figures.update(check_events_per_minute(deployment, workload, timeout_s=sized(60, 300)))
             figures.update(
                 {
                     "kills_at": kills,
@@ -285,5 +289,6 @@ def test_worker_crashes_lose_nothing_and_count_nothing_twice(
             assert not settle_error, settle_error
             assert not diffs, show(diffs, workload)
             assert figures["events_lost"] == 0 and figures["events_counted_twice"] == 0
+            assert figures["aggregate_windows_wrong"] == 0, figures["aggregate_wrong_examples"]
     finally:
         fleet.stop()

@@ -17,12 +17,14 @@ import asyncio
 import time
 from collections import Counter
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
 from streamapp.ingest.timestamps import parse_iso8601_ms
 from tests.support.avro_consumer import decode, read_topic, schemas_from_records
 from tests.support.groundtruth import Workload, event_name
+from tests.support.settle import Reader
 from tests.support.workers import Deployment
 
 AGGREGATE = "events_per_minute"
@@ -63,8 +65,25 @@ async def _read(deployment: Deployment) -> tuple[dict[tuple[str, int], int], lis
     return windows, late
 
 
+def _state_of(reader: Reader, url: str, name: str, start: int) -> str:
+    """What ``GET /aggregates`` says of one window: open (with its count), closed, or absent."""
+    query = urlencode({"key": name, "from": start, "to": start + 1})
+    status, body = reader.get(f"{url}/aggregates/{AGGREGATE}?{query}")
+    if status != 200 or not isinstance(body, dict):
+        return f"GET {status}"
+    for window in body.get("windows") or []:
+        if int(window.get("window_start", -1)) == start:
+            return f"{'closed' if window.get('closed') else 'open'} events={window.get('events')}"
+    return "absent"
+
+
 def check_events_per_minute(
-    deployment: Deployment, workload: Workload, *, timeout_s: float
+    deployment: Deployment,
+    workload: Workload,
+    *,
+    timeout_s: float,
+    reader: Reader | None = None,
+    url: str = "",
 ) -> dict[str, Any]:
     """Poll the sink until every window equals the ground truth or ``timeout_s`` passes; figures."""
     distinct = _distinct(workload)
@@ -83,8 +102,13 @@ def check_events_per_minute(
         if not wrong or time.monotonic() > deadline:
             break
         time.sleep(3)
+    states: Counter[str] = Counter()
+    if reader is not None and url:
+        for name, start in sorted(wrong)[:50]:
+            states[_state_of(reader, url, name, start).split(" events=")[0]] += 1
     return {
         "aggregate": AGGREGATE,
+        "aggregate_wrong_windows_as_served": dict(states),
         "aggregate_windows": len(expected),
         "aggregate_windows_wrong": len(wrong),
         "aggregate_wrong_examples": sorted(

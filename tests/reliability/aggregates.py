@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+import requests
 
 from streamapp.ingest.timestamps import parse_iso8601_ms
 from tests.support.avro_consumer import decode, read_topic, schemas_from_records
@@ -119,3 +120,22 @@ def check_events_per_minute(
         "aggregate_late_events": len(late_ids),
         "aggregate_unknown_late_ids": len(late_ids - set(distinct)),
     }
+
+
+def window_replays_skipped(urls: list[str]) -> int:
+    """``streamapp_replays_skipped_total`` of the window stages, summed over the given workers.
+
+    A record the windows stage takes for a replay is skipped without a dead letter; in a run
+    without crashes there are no replays, so any count here is an event dropped as one.
+    Counters restart with a worker: after kills this is a lower bound.
+    """
+    total = 0.0
+    for url in urls:
+        try:
+            text = requests.get(f"{url}/metrics", timeout=10).text
+        except requests.RequestException:
+            continue
+        for line in text.splitlines():
+            if line.startswith("streamapp_replays_skipped_total{") and "window" in line:
+                total += float(line.rsplit(" ", 1)[1])
+    return int(total)

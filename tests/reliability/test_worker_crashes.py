@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from tests.reliability.aggregates import check_events_per_minute
+from tests.reliability.aggregates import check_events_per_minute, window_replays_skipped
 from tests.reliability.figures import sized
 from tests.reliability.traffic import Answers, Client
 from tests.support.channels import send_kcat
@@ -276,6 +276,7 @@ def test_worker_crashes_lose_nothing_and_count_nothing_twice(
             figures["backlog_records_at_check"] = sum(backlog.values())
             figures.update(_tally(reader, fleet.urls()[0], workload))
             diffs = verify_everywhere(reader, fleet.workers, workload)
+            figures["window_replays_skipped"] = window_replays_skipped(fleet.urls())
             figures.update(
                 check_events_per_minute(
                     deployment,

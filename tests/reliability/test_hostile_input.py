@@ -153,17 +153,19 @@ def test_hostile_input_is_refused_or_dead_lettered(
 
     # HTTP: hostile requests from 4 threads, a valid batch every tenth request.
     flood = HttpFlood(worker, deployment.write_key)
-    jobs: list[Any] = []
-    for n in range(n_http):
-        jobs.append((flood.hostile, http_payload(rng)))
-        if n % VALID_EVERY == 0:
-            batch = []
-            for _ in range(5):
-                seq += 1
-                batch.append(_valid(seq, rng, expected, "h"))
-            jobs.append((flood.valid, batch))
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda job: job[0](job[1]), jobs))
+        # Made and sent a thousand at a time: oversized payloads are large, keep memory bounded.
+        for chunk_start in range(0, n_http, 1000):
+            jobs: list[Any] = []
+            for n in range(chunk_start, min(n_http, chunk_start + 1000)):
+                jobs.append((flood.hostile, http_payload(rng)))
+                if n % VALID_EVERY == 0:
+                    batch = []
+                    for _ in range(5):
+                        seq += 1
+                        batch.append(_valid(seq, rng, expected, "h"))
+                    jobs.append((flood.valid, batch))
+            list(pool.map(lambda job: job[0](job[1]), jobs))
     sent_s = time.monotonic() - started
 
     # Every hostile Kafka record is dead-lettered once, with a reason.

@@ -89,7 +89,8 @@ def summary(name: str, f: dict[str, Any]) -> str:
         return (
             f"{f.get('http_hostile_sent')} HTTP payloads: {f.get('http_statuses')}, not 4xx "
             f"{f.get('http_not_4xx')}; {f.get('kafka_hostile_sent')} Kafka records: "
-            f"{f.get('dlq_records')} dead letters, {f.get('dlq_without_reason')} without reason; "
+            f"{f.get('dlq_validate_letters', f.get('dlq_records'))} dead letters from validate "
+            f"({f.get('dlq_records')} in all), {f.get('dlq_without_reason')} without reason; "
             f"{f.get('valid_events')} valid events mixed in, users wrong "
             f"{f.get('valid_users_wrong')}; worker alive {f.get('worker_alive_at_end')}"
         )

@@ -2,6 +2,7 @@
 # Both install what is missing first (a venv in .venv, the broker jars in ~/.cache/streamapp).
 
 PYTHON ?= python3
+SCALE  ?= full
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -42,6 +43,9 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: $(BENCH_STAMP)
 	BENCH_BOOTSTRAP=$${STREAMAPP_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092} \
 		$(BIN)/python -u -m benchmarks.run --events $(EVENTS) --rebuild-keys $(REBUILD_KEYS)
+
+reliability: install
+	@SCALE=$(SCALE) bash scripts/reliability.sh
 
 unit: install
 	$(BIN)/pytest -q tests/unit

@@ -32,12 +32,25 @@ def _ident(url: URL) -> tuple[str, int]:
     return (url.host or "", int(url.port or 80))
 
 
+class OwnerNotKnownYet(Exception):
+    """The producer has no metadata for the table's changelog yet (just after a start)."""
+
+
 def owner_url(rt: Runtime, table: str, key: bytes) -> URL | None:
-    """The web URL of the worker that owns ``key`` in ``table``, or None when unknown."""
+    """The web URL of the worker that owns ``key`` in ``table``, or None when unknown.
+
+    Raises:
+        OwnerNotKnownYet: right after a (re)start, before the producer has fetched the
+            changelog topic's metadata (aiokafka then fails with a TypeError); the read is
+            answered 503 with Retry-After, found by the reliability suite's worker-crash run.
+
+    """
     try:
         return URL(str(rt.app.router.key_store(table, key)))
     except (KeyError, ValueError, AttributeError):
         return None
+    except TypeError as exc:
+        raise OwnerNotKnownYet(table) from exc
 
 
 async def route_or_serve(
@@ -55,7 +68,13 @@ async def route_or_serve(
     ``path`` replaces the request's path in the forwarded request (to ask for another key);
     ``extra_headers`` are added to it.
     """
-    dest = owner_url(rt, table, key)
+    try:
+        dest = owner_url(rt, table, key)
+    except OwnerNotKnownYet:
+        body = b'{"error":"this worker is starting and does not know the owner yet; retry"}'
+        return web.Response(
+            status=503, body=body, content_type="application/json", headers={"Retry-After": "1"}
+        )
     here = URL(rt.settings.web_url)
     if dest is None or _ident(dest) == _ident(here):
         return await serve()

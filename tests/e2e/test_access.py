@@ -16,7 +16,13 @@ import urllib.request
 from streamapp.app import create_app
 from streamapp.config import load_settings
 from streamapp.views.auth import OPEN_PATHS
+from tests.reliability.figures import write_figures
 from tests.support.workers import Deployment
+
+VIEW_ROUTES = {"/profiles/x", "/counters/x", "/aggregates/x"}
+INGEST_ROUTES = {
+    f"/v1/{call}" for call in ("track", "identify", "alias", "page", "screen", "group")
+}
 
 
 def _registered_routes(deployment: Deployment) -> list[tuple[str, str]]:
@@ -56,25 +62,37 @@ def test_every_route_needs_its_credentials(workers, deployment: Deployment) -> N
     routes = _registered_routes(deployment)
     paths = {p for _, p in routes}
     concrete_paths = {_concrete(p) for p in paths}
-    assert {"/health", "/v1/batch", "/profiles/x", "/aggregates/x"} <= concrete_paths, paths
+    # The walk must reach every kind of route: views, ingest, the UI, and the open ones.
+    assert VIEW_ROUTES | INGEST_ROUTES | {"/health", "/v1/batch"} <= concrete_paths, paths
     ui_pages = {"/ui", "/ui/login", "/ui/logout", "/ui/dlq", "/ui/dlq/x/x", "/ui/dlq/retry"}
     assert ui_pages | {"/ui/trace", "/ui/profiles"} <= concrete_paths, paths
     worker = workers()
     worker.wait_ready(topic=deployment.topic("events"))
     checked = 0
+    kinds: dict[str, int] = {"open": 0, "ingest": 0, "ui": 0, "view or ops": 0}
     routes.append(("GET", "/"))  # Faust's own index, registered when the server starts
     for method, path in routes:
         concrete = _concrete(path)
         status, cookie = _call(worker.url + concrete, method)
         if (method, path) == ("POST", "/ui/login"):
+            kind = "ui"
             assert (status, cookie) == (401, None), (method, path, status, cookie)
         elif path in OPEN_PATHS:
+            kind = "open"
             assert status in (200, 503), (method, path, status)
         elif path.startswith("/v1/"):
+            kind = "ingest"
             assert status == 401, (method, path, status)
         elif path.startswith("/ui"):
+            kind = "ui"
             assert status in (302, 303, 401), (method, path, status)
         else:
+            kind = "view or ops"
             assert status == 401, (method, path, status)
+        kinds[kind] += 1
         checked += 1
+    write_figures(
+        "test_every_route_needs_its_credentials",
+        {"routes_checked": checked, "by_kind": kinds, "open": sorted(OPEN_PATHS)},
+    )
     assert checked == len(routes) >= 22

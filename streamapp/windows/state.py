@@ -52,7 +52,7 @@ from streamapp.windows.assign import WindowRange, window_at, windows_for
 from streamapp.windows.combine import Contribution, Partial
 from streamapp.windows.declare import Aggregate
 
-STATE_FORMAT: Final = 1
+STATE_FORMAT: Final = 2
 """Version of the persisted layout below; bump it (and migrate) when the layout changes."""
 
 
@@ -164,7 +164,11 @@ class PartitionWindows:
         self._open: dict[WindowId, OpenWindow] = {}
         self._keys_by_start: dict[int, set[tuple[str, ...]]] = {}
         self._pending: dict[WindowId, ClosedWindow] = {}
-        self._applied: dict[OriginPartition, int] = {}
+        self._applied: dict[tuple[tuple[str, ...], OriginPartition], int] = {}
+        """Per (aggregate key, origin partition): the highest origin offset applied. Per key,
+        because one combine batch sends each key's partial with offsets from all of its range:
+        a partition-wide mark judged a later key's genuine late events as replays, and dropped
+        them (found by the reliability suite)."""
         self._watermark_ms: int | None = None
         self._max_event_time_ms: int | None = None
         self._last_activity_wall_ms: int | None = None
@@ -245,6 +249,7 @@ class PartitionWindows:
                 result = self._apply_each(partial)
                 late.extend(result.late)
                 duplicates += result.duplicates
+            self._record_applied(partial)
             seen.extend(partial.contributions)
         if seen:
             self._progress(seen, now_wall_ms)
@@ -286,7 +291,8 @@ class PartitionWindows:
             duplicate = False
             for window_range in windows_for(c.event_time_ms, self._window):
                 if self.is_closed(window_range.start_ms):
-                    if op is not None and c.origin_offset <= self._applied.get(op, -1):
+                    mark = self._applied.get((partial.key, op), -1) if op is not None else -1
+                    if op is not None and c.origin_offset <= mark:
                         duplicate = True
                     else:
                         closed_windows.append(window_range)
@@ -310,13 +316,17 @@ class PartitionWindows:
         self._dirty.add(wid)
         return window
 
+    def _record_applied(self, partial: Partial) -> None:
+        for c in partial.contributions:
+            op = _origin_partition(c)
+            if op is not None:
+                mark = (partial.key, op)
+                self._applied[mark] = max(self._applied.get(mark, -1), c.origin_offset)
+
     def _progress(self, contributions: Iterable[Contribution], now_wall_ms: int) -> None:
         for c in contributions:
             if self._max_event_time_ms is None or c.event_time_ms > self._max_event_time_ms:
                 self._max_event_time_ms = c.event_time_ms
-            op = _origin_partition(c)
-            if op is not None:
-                self._applied[op] = max(self._applied.get(op, -1), c.origin_offset)
         if self._max_event_time_ms is not None:
             self.advance(self._max_event_time_ms)
         # Never back: a backlog read after a restart carries older times than the restore's.
@@ -370,7 +380,9 @@ class PartitionWindows:
 
     def meta_json(self) -> JSONObject:
         """The partition-wide entry: watermark, activity, fence and the pending outbox."""
-        applied: list[JSON] = [[op.topic, op.partition, o] for op, o in self._applied.items()]
+        applied: list[JSON] = [
+            [list(key), op.topic, op.partition, o] for (key, op), o in self._applied.items()
+        ]
         pending: list[JSON] = [
             {"key": list(c.key), "start_ms": c.id.start_ms, "accumulator": c.accumulator.to_json()}
             for c in self.pending()
@@ -436,9 +448,10 @@ class PartitionWindows:
         self._max_event_time_ms = _json.as_optional_int(obj.get("max_event_time_ms"), what)
         self._holding = obj.get("holding") is True
         for item in _json.as_list(obj.get("applied", []), f"{what}.applied"):
-            topic, partition, offset = _json.as_list(item, f"{what}.applied")
+            raw_key, topic, partition, offset = _json.as_list(item, f"{what}.applied")
+            key = _json.as_str_tuple(raw_key, what)
             op = OriginPartition(_json.as_str(topic, what), _json.as_int(partition, what))
-            self._applied[op] = _json.as_int(offset, what)
+            self._applied[(key, op)] = _json.as_int(offset, what)
         for item in _json.as_list(obj.get("pending", []), f"{what}.pending"):
             entry = _json.as_dict(item, f"{what}.pending")
             key = _json.as_str_tuple(_json.field(entry, "key", what), what)

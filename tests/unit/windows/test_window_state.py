@@ -278,6 +278,22 @@ def test_a_replay_for_a_closed_window_is_a_duplicate_not_late() -> None:
         assert (result.late, result.duplicates) == ((), 1)
 
 
+def test_a_late_event_of_one_key_is_late_although_another_key_was_further_along() -> None:
+    # One combine batch sends each key's partial with offsets from all of its range: key "b"
+    # applied offsets up to 3 first, then key "a"'s late event at offset 2 arrives. It is late
+    # (dead-lettered), not a replay (the partition-wide mark once dropped it silently).
+    state = PartitionWindows(TUMBLING)
+    for partial in combine(TUMBLING, [ev(10_000, key="a"), ev(95_000, key="a")], first_offset=0):
+        state.apply(partial, now_wall_ms=0)
+    (b_partial,) = combine(TUMBLING, [ev(96_000, key="b")], first_offset=3)
+    state.apply(b_partial, now_wall_ms=0)
+    (a_late,) = combine(TUMBLING, [ev(20_000, key="a")], first_offset=2)
+    result = state.apply(a_late, now_wall_ms=0)
+    assert result.duplicates == 0
+    (late,) = result.late
+    assert late.contribution.origin == Origin("events.identified", 0, 2)
+
+
 def test_closed_windows_stay_pending_until_confirmed() -> None:
     state = PartitionWindows(TUMBLING)
     state.apply_batch(combine(TUMBLING, [ev(1_000, "a"), ev(2_000, "b"), ev(200_000, "a")]), 0)

@@ -34,4 +34,4 @@ fi
 export STREAMAPP_TEST_BROKER_STARTED=$started
 
 echo "== pytest"
-$BIN/pytest -q -p no:cacheprovider "$@"
+$BIN/pytest -q -p no:cacheprovider --durations=15 "$@"

@@ -63,7 +63,7 @@ def summary(name: str, f: dict[str, Any]) -> str:
             f"lost {g['events_lost']}, counted twice {g['events_counted_twice']}, "
             f"wrong answers {g['wrong_answers_at_end']} (records still in flight at the check: "
             f"{f.get('backlog_records_at_check', '?')}); events_per_minute windows differing "
-            f"from the ground truth (not asserted yet): {f.get('aggregate_windows_wrong', '?')} of "
+            f"from the ground truth: {f.get('aggregate_windows_wrong', '?')} of "
             f"{f.get('aggregate_windows', '?')} {f.get('aggregate_wrong_windows_as_served', '')}; "
             "longest unreadable "
             f"{f.get('longest_unreadable_s', '?')} s; settled "

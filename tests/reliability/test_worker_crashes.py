@@ -281,7 +281,7 @@ def test_worker_crashes_lose_nothing_and_count_nothing_twice(
                 check_events_per_minute(
                     deployment,
                     workload,
-                    timeout_s=sized(60, 300),
+                    timeout_s=sized(120, 300),
                     reader=reader,
                     url=fleet.urls()[0],
                 )
@@ -303,10 +303,9 @@ def test_worker_crashes_lose_nothing_and_count_nothing_twice(
             assert not settle_error, settle_error
             assert not diffs, show(diffs, workload)
             assert figures["events_lost"] == 0 and figures["events_counted_twice"] == 0
-            # Not asserted yet, reported in the table: in CI-size runs a few windows of
-            # events_per_minute held one event less than the ground truth (neither in the sink
-            # nor dead-lettered as late) while every profile and counter was exact; whether the
-            # window is still open or the event was lost is being diagnosed (see the figures
-            # aggregate_windows_wrong and aggregate_wrong_windows_as_served).
+            # Every event in exactly one events_per_minute window, or dead-lettered as late. (Once
+            # only reported: late events were dropped as "replays" until the windows stage kept
+            # its replay mark per key; see the README's Guarantees.)
+            assert figures["aggregate_windows_wrong"] == 0, figures["aggregate_wrong_examples"]
     finally:
         fleet.stop()

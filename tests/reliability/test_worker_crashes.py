@@ -54,13 +54,17 @@ SLICE_S = 0.5
 
 
 def _size() -> dict[str, int]:
-    """The scale's size; ``RELIABILITY_KILLS`` overrides the number of kills (0: a control run)."""
+    """The scale's size; ``RELIABILITY_KILLS`` overrides the number of kills (0: a control run),
+    ``RELIABILITY_EVENTS`` the number of events (users: one per ten events)."""
     size = sized(
         {"events": 4_000, "users": 400, "kills": 2, "interval_s": 8, "sample": 20},
         {"events": 20_000, "users": 2_000, "kills": 5, "interval_s": 20, "sample": 60},
     )
     if os.environ.get("RELIABILITY_KILLS"):
         size["kills"] = int(os.environ["RELIABILITY_KILLS"])
+    if os.environ.get("RELIABILITY_EVENTS"):
+        size["events"] = int(os.environ["RELIABILITY_EVENTS"])
+        size["users"] = max(1, size["events"] // 10)
     return size
 
 

@@ -58,7 +58,7 @@ def _size() -> dict[str, int]:
     ``RELIABILITY_EVENTS`` the number of events (users: one per ten events)."""
     size = sized(
         {"events": 4_000, "users": 400, "kills": 2, "interval_s": 8, "sample": 20},
-        {"events": 20_000, "users": 2_000, "kills": 5, "interval_s": 20, "sample": 60},
+        {"events": 200_000, "users": 20_000, "kills": 5, "interval_s": 20, "sample": 60},
     )
     if os.environ.get("RELIABILITY_KILLS"):
         size["kills"] = int(os.environ["RELIABILITY_KILLS"])

@@ -7,7 +7,8 @@ earlier record. Pure: no Kafka here; the edges hand in ``(key, value)`` pairs in
 
 Keys (UTF-8)::
 
-    decision|<name>|<version>       {"mode": "backfill", "from": "earliest", "from_ms": null, ...}
+    decision|<name>|<version>       {"mode": "backfill", "from": "earliest", "from_ms": null,
+                                     "definition": {...}, ...}
     cut|<name>|<version>|<p>        {"offset": 1234, "by": "<worker id>", ...}
     done|<name>|<version>           {"events": 5000, ...}
 """
@@ -20,6 +21,8 @@ from enum import StrEnum
 from typing import Final
 
 import orjson
+
+from streamapp.events import JSONObject
 
 BACKFILL_DONE: Final = b"backfill-done"
 """The ``streamapp-kind`` header of the done-marker sent to each partition of ``windows.<name>``."""
@@ -60,8 +63,14 @@ def done_key(name: str, version: str) -> bytes:
     return f"done|{name}|{version}".encode()
 
 
-def decision_value(decision: Decision, *, by: str, at_ms: int) -> bytes:
-    """The value of a decision record."""
+def decision_value(
+    decision: Decision, *, by: str, at_ms: int, definition: JSONObject | None = None
+) -> bytes:
+    """The value of a decision record.
+
+    ``definition`` (the aggregate's canonical definition) lets a worker that runs a later version
+    rebuild this one, to keep it answering while the later one is backfilled.
+    """
     return orjson.dumps(
         {
             "mode": decision.mode.value,
@@ -69,6 +78,7 @@ def decision_value(decision: Decision, *, by: str, at_ms: int) -> bytes:
             "from_ms": decision.from_ms,
             "by": by,
             "at_ms": at_ms,
+            "definition": definition,
         }
     )
 
@@ -90,6 +100,8 @@ class ControlState:
     decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
     cuts: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
     done: set[tuple[str, str]] = field(default_factory=set)
+    definitions: dict[tuple[str, str], JSONObject] = field(default_factory=dict)
+    """The definition recorded with each version's (first) decision, where one was."""
     ignored: int = 0
     """Records that were not understood (another tool's, or a newer format): counted, skipped."""
 
@@ -116,6 +128,9 @@ class ControlState:
                     from_text if isinstance(from_text, str) else None,
                     from_ms if isinstance(from_ms, int) else None,
                 )
+                definition = obj.get("definition")
+                if isinstance(definition, dict):
+                    self.definitions[version] = definition
         elif kind == "cut" and len(parts) == 4:
             offset = obj["offset"]
             if not isinstance(offset, int) or offset < 0:
@@ -137,6 +152,28 @@ class ControlState:
     def is_done(self, name: str, version: str) -> bool:
         """Whether the version's backfill finished (every done-marker was sent)."""
         return (name, version) in self.done
+
+    def previous(self, name: str, version: str) -> str | None:
+        """The version ``version`` of ``name`` replaces: what answers while it is backfilled.
+
+        The latest other version of ``name`` decided before ``version`` (log order) that has a
+        complete history: run ``live``, or a backfill that is done. A backfill abandoned before
+        it was done is skipped (its history is incomplete). None for a newly added aggregate.
+        """
+        found: str | None = None
+        for decided_name, decided_version in self.decisions:
+            if decided_name != name:
+                continue
+            if decided_version == version:
+                break
+            decision = self.decisions[(decided_name, decided_version)]
+            if decision.mode is Mode.LIVE or self.is_done(name, decided_version):
+                found = decided_version
+        return found
+
+    def definition(self, name: str, version: str) -> JSONObject | None:
+        """The version's recorded definition, if its decision carried one."""
+        return self.definitions.get((name, version))
 
     @classmethod
     def fold(cls, records: Iterable[tuple[bytes | None, bytes | None]]) -> ControlState:

@@ -52,3 +52,18 @@ def test_records_not_understood_are_counted_and_skipped() -> None:
     )
     assert state.ignored == 6
     assert state.decision("agg", "v1") is None and state.cuts_of("agg", "v1") == {}
+
+
+def test_definitions_are_kept_with_the_first_decision() -> None:
+    first = decision_value(Decision(Mode.LIVE), by="w", at_ms=1, definition={"name": "agg"})
+    second = decision_value(Decision(Mode.LIVE), by="w", at_ms=2, definition={"name": "other"})
+    plain = decision_value(Decision(Mode.LIVE), by="w", at_ms=1)
+    records = [
+        (decision_key("agg", "v1"), first),
+        (decision_key("agg", "v1"), second),
+        (decision_key("agg", "v2"), plain),
+    ]
+    state = ControlState.fold(records)
+    assert state.definition("agg", "v1") == {"name": "agg"}
+    assert state.definition("agg", "v2") is None
+    assert state.decision("agg", "v2") == Decision(Mode.LIVE)

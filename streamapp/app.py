@@ -8,6 +8,7 @@ This module only assembles: stage logic lives in the stage packages (``ingest/``
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -39,6 +40,9 @@ class Runtime:
     partition_stages: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
     """Topic -> the (stage, per-partition handler) pairs that read it through one shared agent."""
     observed: Observed = field(default_factory=Observed)
+    start_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run once when the worker starts, after its topics exist and before any table recovers
+    (the last moment a table can still be declared)."""
 
     @property
     def web_app(self) -> web.Application:
@@ -60,6 +64,8 @@ class StreamApp(faust.App):
             rt.settings, tables=rt.tables.keys(), aggregates=rt.aggregate_names
         )
         await provision.create_topics(rt.settings, specs)
+        for hook in rt.start_hooks:
+            await hook()
 
 
 PRODUCER_LINGER_MS = 5

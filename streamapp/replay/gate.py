@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streamapp.config import Settings
+from streamapp.events import JSONObject
 from streamapp.ops.kafka import Kafka
 from streamapp.replay.control import (
     ControlState,
@@ -44,10 +45,17 @@ class BackfillGate:
     first offset of each input partition that a backfilled version takes live.
     """
 
-    def __init__(self, settings: Settings, worker_id: str, versions: Sequence[Version]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        worker_id: str,
+        versions: Sequence[Version],
+        definitions: Mapping[Version, JSONObject] | None = None,
+    ) -> None:
         self._settings = settings
         self._worker_id = worker_id
         self._versions = list(versions)
+        self._definitions = dict(definitions or {})
         self._topic = settings.topics.backfills
         self._kafka: Kafka | None = None
         self._state = ControlState()
@@ -85,7 +93,12 @@ class BackfillGate:
             state = await read_control(kafka, self._topic)
             for name, version in self._versions:
                 if state.decision(name, version) is None:
-                    value = decision_value(Decision(Mode.LIVE), by=self._worker_id, at_ms=_now_ms())
+                    value = decision_value(
+                        Decision(Mode.LIVE),
+                        by=self._worker_id,
+                        at_ms=_now_ms(),
+                        definition=self._definitions.get((name, version)),
+                    )
                     state = await write_first(
                         kafka, self._topic, decision_key(name, version), value
                     )
@@ -101,6 +114,24 @@ class BackfillGate:
         """Whether the version's history comes from a backfill (its live input starts at cuts)."""
         decision = self._state.decision(name, version)
         return decision is not None and decision.mode is Mode.BACKFILL
+
+    @property
+    def state(self) -> ControlState:
+        """The control log as last read (complete once :attr:`loaded`)."""
+        return self._state
+
+    def is_done(self, name: str, version: str) -> bool:
+        """Whether the version's backfill command had finished, as of the last read."""
+        return self._state.is_done(name, version)
+
+    async def refresh(self) -> None:
+        """Read the control log again (to learn that a backfill is done)."""
+        if not self._loaded:
+            return
+        kafka = await self._client()
+        state = await read_control(kafka, self._topic)
+        async with self._cut_lock:
+            self._state = state
 
     def backfilling_versions(self) -> list[Version]:
         """The versions run here whose history comes from a backfill."""

@@ -129,7 +129,9 @@ async def _replay(
     if decision is None:
         from_ms = parse_from(options.from_text, now_ms=_now_ms())
         mine = Decision(Mode.BACKFILL, options.from_text, from_ms)
-        value = decision_value(mine, by="streamapp replay", at_ms=_now_ms())
+        value = decision_value(
+            mine, by="streamapp replay", at_ms=_now_ms(), definition=aggregate.definition()
+        )
         state = await write_first(kafka, names.backfills, decision_key(name, version), value)
         decision = state.decision(name, version) or mine  # ours, unless another came first
     if decision.mode is Mode.LIVE:

@@ -4,7 +4,13 @@ Served by the worker that owns the key's partition of ``windows.<name>`` (forwar
 any other). ``key`` is repeated once per key field, in declaration order; ``from``/``to`` (ISO-8601
 or epoch ms) bound the window start. Open windows are marked ``"closed": false`` and carry their
 running measures. While the version is being backfilled (:mod:`streamapp.replay`) the answer
-says ``"backfilling": true``: its closed windows are not out yet and its open ones are partial.
+says ``"backfilling": true``. For a *changed* aggregate the version it replaces answers meanwhile
+(``"serving": "previous"``, ``"version"`` the previous version's, ``"backfill"`` naming the new
+one): it kept running live (:mod:`streamapp.replay.previous`), so its answers are current, by the
+old definition. Once the new version's done-marker released the key's partition, the new version
+answers (``"serving": "current"``). A newly added aggregate, a previous version with another key,
+or one that could not be rebuilt leaves the new version's partial state answering, marked
+``"backfilling": true``: its closed windows are not out yet and its open ones are partial.
 """
 
 from __future__ import annotations
@@ -67,6 +73,24 @@ def windows_of(
     return out
 
 
+def _answering(agg: AggregateRuntime, partition: int, now_ms: int) -> AggregateRuntime:
+    """The version that answers: the previous one while the new one holds, if keyed alike."""
+    answering = agg.answering(partition, now_ms)
+    if answering.aggregate.key_paths != agg.aggregate.key_paths:
+        return agg  # the request's key means something else to the previous version
+    return answering
+
+
+def _backfill_info(agg: AggregateRuntime) -> dict[str, Any]:
+    """What a holding answer says about the backfill: the new version and where it starts."""
+    decision = agg.gate.state.decision(agg.name, agg.aggregate.version)
+    return {
+        "version": agg.aggregate.version,
+        "from": decision.from_text if decision is not None else None,
+        "previous": agg.previous.aggregate.version if agg.previous is not None else None,
+    }
+
+
 def install(rt: Runtime) -> None:
     """Register ``GET /aggregates/{name}``."""
 
@@ -91,19 +115,24 @@ def install(rt: Runtime) -> None:
                 return _json(503, {"error": "aggregate state is still loading; retry"}, rt)
             partition = _partition(pkey, rt.settings.topic_partitions)
             now_ms = int(time.time() * 1000)
+            answering = _answering(agg, partition, now_ms)
             rows = [
                 r
-                for r in windows_of(agg, key, partition, now_ms)
+                for r in windows_of(answering, key, partition, now_ms)
                 if (start is None or int(r["window_start"]) >= start)
                 and (end is None or int(r["window_start"]) < end)
             ][:MAX_WINDOWS]
-            body = {
+            holding = agg.load(partition, now_ms).holding
+            body: dict[str, Any] = {
                 "aggregate": agg.name,
-                "version": agg.aggregate.version,
-                "key": dict(zip(agg.aggregate.key_fields, key, strict=True)),
+                "version": answering.aggregate.version,
+                "serving": "current" if answering is agg else "previous",
+                "key": dict(zip(answering.aggregate.key_fields, key, strict=True)),
                 "windows": rows,
-                "backfilling": agg.load(partition, now_ms).holding,
+                "backfilling": holding,
             }
+            if holding:
+                body["backfill"] = _backfill_info(agg)
             return _json(200, body, rt)
 
         return await route_or_serve(rt, request, table_name, pkey, serve)

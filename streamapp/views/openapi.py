@@ -126,7 +126,8 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "windows; backfilling is true while the version is "
-                            "being backfilled (streamapp replay)"
+                            "being backfilled (streamapp replay); serving is previous while the "
+                            "version a changed aggregate replaces answers (version names it)"
                         },
                         **_ERRORS,
                     },

@@ -20,6 +20,12 @@ change). A version being backfilled (:mod:`streamapp.replay`) gets from combine 
 or after its cut per input partition, and its owner partitions hold (close nothing) until the
 backfill's done-marker reaches them.
 
+While a *changed* aggregate's new version holds, the version it replaces keeps running next to it
+(:mod:`streamapp.replay.previous`): rebuilt from the definition on the control log, with its own
+table, fed by combine and applied by the same owner agent (partials are told apart by their
+version header), closing and emitting as before, and answering ``GET /aggregates``. An owner
+partition retires it (stops applying, closing and serving it) once the new version released there.
+
 Table ``windows-<name>-<version>`` keys: ``w|<record key>`` open window entries, ``m|<partition>``
 the partition's meta (watermark, fence, outbox), ``c|<record key>`` closed windows as emitted (what
 ``GET /aggregates`` answers for closed windows).
@@ -35,11 +41,13 @@ from typing import Any
 
 import orjson
 
+from streamapp import provision
 from streamapp.agents import declare_partitioned_agent, header
 from streamapp.app import Runtime
 from streamapp.events import Origin, Reason
 from streamapp.replay.control import BACKFILL_DONE
 from streamapp.replay.gate import BackfillGate
+from streamapp.replay.previous import previous_for
 from streamapp.sink.avro import record_key
 from streamapp.sink.publish import SinkWriter
 from streamapp.state import durable
@@ -58,6 +66,9 @@ COMBINE = "combine"
 FENCE_TABLE = "windows-fence"
 TICK = b"tick"
 TICK_INTERVAL_S = 1.0
+REFRESH_EVERY_TICKS = 5
+"""While a previous version is fed, the control log is read again this often (in ticks) to learn
+that the backfill is done, so combine stops computing the previous version's partials."""
 WINDOW_PREFIX = b"w|"
 CLOSED_PREFIX = b"c|"
 FAUST_KEYS = b"__faust"
@@ -108,6 +119,9 @@ class AggregateRuntime:
     sink: SinkWriter
     gate: BackfillGate
     states: dict[int, PartitionWindows] = field(default_factory=dict)
+    previous: AggregateRuntime | None = None
+    """The version this one replaces, kept running and answering while this one is backfilled."""
+    is_previous: bool = False
 
     @property
     def name(self) -> str:
@@ -115,9 +129,31 @@ class AggregateRuntime:
         return self.aggregate.name
 
     @property
+    def table_name(self) -> str:
+        """The name of this version's table."""
+        return table_name(self.aggregate)
+
+    @property
     def backfilling(self) -> bool:
-        """Whether this version's history comes from a backfill (control log loaded first)."""
+        """Whether this version's history comes from a backfill (control log loaded first).
+
+        A previous version is never: it runs live, past whatever cut it once had.
+        """
+        if self.is_previous:
+            return False
         return self.gate.backfilling(self.aggregate.name, self.aggregate.version)
+
+    @property
+    def feeds_previous(self) -> bool:
+        """Whether combine still computes the previous version's partials (backfill not done)."""
+        prev = self.previous
+        return prev is not None and not self.gate.is_done(self.name, self.aggregate.version)
+
+    def answering(self, partition: int, now_ms: int) -> AggregateRuntime:
+        """The version that answers for ``partition``: the previous one while this one holds."""
+        if self.previous is not None and self.load(partition, now_ms).holding:
+            return self.previous
+        return self
 
     def load(self, partition: int, now_ms: int) -> PartitionWindows:
         """The windows of ``partition``: cached, else restored from the table."""
@@ -135,21 +171,34 @@ class AggregateRuntime:
         return state
 
 
+def table_name(aggregate: Aggregate) -> str:
+    """The table of one version of an aggregate."""
+    return f"windows-{aggregate.name}-{aggregate.version}"
+
+
 def install(rt: Runtime) -> None:
     """Load ``topologies/``, then declare the combine agent and one owner agent per aggregate."""
     aggregates = load_topologies(rt.settings.topologies_dir)
     rt.aggregate_names = tuple(a.name for a in aggregates)
-    gate = BackfillGate(rt.settings, rt.worker_id, [(a.name, a.version) for a in aggregates])
+    gate = BackfillGate(
+        rt.settings,
+        rt.worker_id,
+        [(a.name, a.version) for a in aggregates],
+        {(a.name, a.version): a.definition() for a in aggregates},
+    )
     runtimes = [_install_owner(rt, aggregate, gate) for aggregate in aggregates]
     rt.aggregates = {a.name: a for a in runtimes}
     if runtimes:
         _install_combine(rt, runtimes, gate)
         _install_ticks(rt, runtimes, gate)
+        rt.start_hooks.append(lambda: _attach_previous(rt, runtimes, gate))
 
     async def forget_loaded(app: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         """A rebalance may move partitions: reload window state from the table next time."""
         for agg in runtimes:
             agg.states.clear()
+            if agg.previous is not None:
+                agg.previous.states.clear()
 
     signal: Any = rt.app.on_partitions_revoked
     signal.connect(forget_loaded)
@@ -174,6 +223,18 @@ async def _cuts(
     return cuts
 
 
+def _fed(aggregates: list[AggregateRuntime]) -> list[AggregateRuntime]:
+    """The versions combine computes partials for.
+
+    Every current one, and each previous one until its successor's backfill is done.
+    """
+    fed = list(aggregates)
+    for agg in aggregates:
+        if agg.previous is not None and agg.feeds_previous:
+            fed.append(agg.previous)
+    return fed
+
+
 def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: BackfillGate) -> None:
     app, names, metrics = rt.app, rt.settings.topics, rt.metrics
     source = raw_topic(rt, names.events_identified)
@@ -181,9 +242,10 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
 
     async def handle_partition(events: Sequence[Any]) -> None:
         partition = events[0].message.partition
-        cuts = await _cuts(gate, aggregates, partition, events[0].message.offset)
+        fed = _fed(aggregates)
+        cuts = await _cuts(gate, fed, partition, events[0].message.offset)
         batch = FencedBatch(fence_table, partition)
-        combiners = [Combiner(a.aggregate) for a in aggregates]
+        combiners = [Combiner(a.aggregate) for a in fed]
         for fevent in events:
             msg = fevent.message
             if batch.judge(msg) is Verdict.UPSTREAM_DUPLICATE:
@@ -203,7 +265,7 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
                     event, correlation_id=cid, size_bytes=len(value), origin=own, user_id=user
                 )
         producer = app.producer
-        for agg, combiner in zip(aggregates, combiners, strict=True):
+        for agg, combiner in zip(fed, combiners, strict=True):
             topic = names.windows(agg.name)
             headers = version_headers(agg.aggregate.version)
             for partial in combiner.drain():
@@ -215,13 +277,87 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
     declare_partitioned_agent(rt, source, stage=COMBINE, handle_partition=handle_partition)
 
 
+def _new_runtime(
+    rt: Runtime, aggregate: Aggregate, gate: BackfillGate, topic: Any, *, is_previous: bool
+) -> AggregateRuntime:
+    """One version's runtime: its table (registered for provisioning) and its sink writer."""
+    what = "previous version of " if is_previous else ""
+    table = create_table(rt, table_name(aggregate), help_=f"open windows {what}{aggregate.name}")
+    sink = SinkWriter(rt, aggregate)
+    return AggregateRuntime(aggregate, table, topic, sink, gate, is_previous=is_previous)
+
+
+async def _attach_previous(
+    rt: Runtime, aggregates: list[AggregateRuntime], gate: BackfillGate
+) -> None:
+    """At worker start: keep each backfilled version's predecessor running (see the docstring).
+
+    Runs before table recovery, the last moment a table can be declared. If the control log
+    cannot be read now, nothing is kept: the new versions answer with their partial state,
+    marked ``backfilling``, and the agents read the log on their first batch as always.
+    """
+    try:
+        await gate.ensure_loaded()
+    except Exception:
+        log.warning("control log unreadable at start: no previous versions kept", exc_info=True)
+        return
+    for agg in aggregates:
+        if not agg.backfilling:
+            continue
+        chosen = previous_for(gate.state, agg.aggregate)
+        label = f"{agg.name} version {agg.aggregate.version}"
+        if chosen.aggregate is None:
+            log.info("%s: the new version answers while backfilled (%s)", label, chosen.reason)
+            continue
+        prev = _new_runtime(rt, chosen.aggregate, gate, agg.topic, is_previous=True)
+        specs = provision.required_topics(rt.settings, tables=[prev.table_name])
+        await provision.create_topics(rt.settings, specs)
+        agg.previous = prev
+        log.warning("%s is backfilled: %s", label, chosen.reason)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One owner batch of partials, sorted by the version that computed them."""
+
+    own: list[Partial] = field(default_factory=list)
+    previous: list[Partial] = field(default_factory=list)
+    released: bool = False
+    foreign: int = 0
+
+
+def _sort_batch(events: Sequence[Any], own: bytes, previous: bytes | None) -> _Batch:
+    out = _Batch()
+    for fevent in events:
+        msg = fevent.message
+        kind = header(msg.headers, Header.KIND)
+        if kind == TICK:
+            continue
+        if kind == BACKFILL_DONE:
+            # Every backfilled partial of this partition precedes its marker (one producer,
+            # in order): once the batch is applied, the backfill has passed this partition.
+            out.released = out.released or msg.value == own
+            continue
+        made_by = header(msg.headers, Header.AGGREGATE_VERSION)
+        if made_by is None or made_by == own:
+            into = out.own
+        elif previous is not None and made_by == previous:
+            into = out.previous
+        else:
+            out.foreign += 1  # computed by another version of the definition (before a change)
+            continue
+        try:
+            into.append(Partial.from_json(orjson.loads(msg.value or b"")))
+        except Exception:
+            log.error("undecodable partial at %s/%s/%s", msg.topic, msg.partition, msg.offset)
+    return out
+
+
 def _install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> AggregateRuntime:
     app, settings, names, metrics = rt.app, rt.settings, rt.settings.topics, rt.metrics
     stage = f"windows-{aggregate.name}"
     topic = raw_topic(rt, names.windows(aggregate.name))
-    table_name = f"windows-{aggregate.name}-{aggregate.version}"
-    table = create_table(rt, table_name, help_=f"open windows {aggregate.name}")
-    agg = AggregateRuntime(aggregate, table, topic, SinkWriter(rt, aggregate), gate)
+    agg = _new_runtime(rt, aggregate, gate, topic, is_previous=False)
     done_marker = aggregate.version.encode()
     idle_ms = int(settings.window_idle_timeout_s * 1000)
     late_reason = Reason.LATE.value
@@ -246,28 +382,49 @@ def _install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Agg
         metrics.late_events.labels(aggregate.name).inc()
         metrics.rejected.labels(stage, late_reason).inc()
 
-    def persist(partition: int, state: PartitionWindows) -> None:
+    def persist(run: AggregateRuntime, partition: int, state: PartitionWindows) -> None:
         changes = state.take_changes()
         for wid, entry in changes.upserts.items():
-            durable.put(table, window_key(wid), orjson.dumps(entry))
-        durable.put(table, meta_key(partition), orjson.dumps(changes.meta))
+            durable.put(run.table, window_key(wid), orjson.dumps(entry))
+        durable.put(run.table, meta_key(partition), orjson.dumps(changes.meta))
         for wid in changes.deletes:
-            durable.delete(table, window_key(wid))
+            durable.delete(run.table, window_key(wid))
 
-    async def emit(partition: int, state: PartitionWindows, closed: list[ClosedWindow]) -> None:
+    async def emit(
+        run: AggregateRuntime, partition: int, state: PartitionWindows, closed: list[ClosedWindow]
+    ) -> None:
         if not closed:
             return
         await durable.settle()  # the outbox (pending windows) is durable before the sink
-        records = await agg.sink.emit(closed)
+        records = await run.sink.emit(closed)
         for window, record in zip(closed, records, strict=True):
             key = CLOSED_PREFIX + record_key(window.key, window.window.start_ms)
-            durable.put(table, key, orjson.dumps(record))
+            durable.put(run.table, key, orjson.dumps(record))
             if window.reemit:
                 metrics.window_reemits.labels(aggregate.name).inc()
             else:
                 metrics.window_closes.labels(aggregate.name).inc()
         state.confirm_emitted(w.id for w in closed)
-        durable.put(table, meta_key(partition), orjson.dumps(state.meta_json()))
+        durable.put(run.table, meta_key(partition), orjson.dumps(state.meta_json()))
+
+    async def run_previous(
+        prev: AggregateRuntime, partition: int, partials: list[Partial], now_ms: int, wall_ms: int
+    ) -> None:
+        """Run the previous version on the batch, live as before the change.
+
+        Its late events are counted, not dead-lettered: the new version is the one of record,
+        and judges them itself once it released.
+        """
+        state = prev.load(partition, wall_ms)
+        reemits = state.pending()
+        applied = state.apply_batch(partials, now_ms)
+        if applied.late:
+            metrics.late_events.labels(f"{aggregate.name}@previous").inc(len(applied.late))
+        if applied.duplicates:
+            metrics.replays_skipped.labels(f"{stage}@previous").inc(applied.duplicates)
+        closed = state.close_due(now_ms, idle_ms)
+        persist(prev, partition, state)
+        await emit(prev, partition, state, [*reemits, *closed])
 
     async def handle_partition(events: Sequence[Any]) -> None:
         partition = events[0].message.partition
@@ -275,35 +432,23 @@ def _install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Agg
         await gate.ensure_loaded()
         # A restore restarts the idle clock at the wall clock, not at the batch's (maybe old,
         # backlogged) record times: a restart alone must never make the backlog late.
-        state = agg.load(partition, max(now_ms, int(time.time() * 1000)))
-        reemits = state.pending()
-        partials: list[Partial] = []
-        released = False
-        foreign = 0
-        for fevent in events:
-            msg = fevent.message
-            kind = header(msg.headers, Header.KIND)
-            if kind == TICK:
-                continue
-            if kind == BACKFILL_DONE:
-                # Every backfilled partial of this partition precedes its marker (one producer,
-                # in order): once the batch is applied, the backfill has passed this partition.
-                released = released or msg.value == done_marker
-                continue
-            made_by = header(msg.headers, Header.AGGREGATE_VERSION)
-            if made_by is not None and made_by != done_marker:
-                foreign += 1  # computed by another version of the definition (before a change)
-                continue
-            try:
-                partials.append(Partial.from_json(orjson.loads(msg.value or b"")))
-            except Exception:
-                log.error("undecodable partial at %s/%s/%s", msg.topic, partition, msg.offset)
-        if foreign:
+        wall_ms = max(now_ms, int(time.time() * 1000))
+        state = agg.load(partition, wall_ms)
+        # The previous version runs on this partition until the new one released it here.
+        prev = agg.previous if agg.previous is not None and state.holding else None
+        sorted_ = _sort_batch(
+            events, done_marker, prev.aggregate.version.encode() if prev else None
+        )
+        if sorted_.foreign:
             log.info(
-                "%s %s: skipped %d partials of another version", stage, aggregate.version, foreign
+                "%s %s: skipped %d partials of another version",
+                stage,
+                aggregate.version,
+                sorted_.foreign,
             )
-        applied = state.apply_batch(partials, now_ms)
-        if released and state.release(now_ms):
+        reemits = state.pending()
+        applied = state.apply_batch(sorted_.own, now_ms)
+        if sorted_.released and state.release(now_ms):
             log.info(
                 "%s %s: backfill done on partition %d", aggregate.name, aggregate.version, partition
             )
@@ -312,8 +457,10 @@ def _install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Agg
         if applied.duplicates:
             metrics.replays_skipped.labels(stage).inc(applied.duplicates)
         closed = state.close_due(now_ms, idle_ms)
-        persist(partition, state)
-        await emit(partition, state, [*reemits, *closed])
+        persist(agg, partition, state)
+        await emit(agg, partition, state, [*reemits, *closed])
+        if prev is not None:
+            await run_previous(prev, partition, sorted_.previous, now_ms, wall_ms)
         metrics.stage_events.labels(stage).inc(len(events))
 
     declare_partitioned_agent(rt, topic, stage=stage, handle_partition=handle_partition)
@@ -324,9 +471,11 @@ def _install_ticks(rt: Runtime, aggregates: list[AggregateRuntime], gate: Backfi
     app, names = rt.app, rt.settings.topics
     tick_headers = [(Header.KIND, TICK)]
     source = names.events_identified
+    ticks = 0
 
     @app.timer(interval=TICK_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def tick() -> None:
+        nonlocal ticks
         try:
             assigned = app.consumer.assignment()
         except Exception:  # consumer not started yet
@@ -342,5 +491,11 @@ def _install_ticks(rt: Runtime, aggregates: list[AggregateRuntime], gate: Backfi
                 await gate.idle_cuts(source, owned)
             except Exception:  # the broker is away: the next tick tries again
                 log.warning("could not take idle cuts", exc_info=True)
+        ticks += 1
+        if ticks % REFRESH_EVERY_TICKS == 0 and any(a.feeds_previous for a in aggregates):
+            try:
+                await gate.refresh()  # learn that a backfill is done: stop feeding its previous
+            except Exception:
+                log.warning("could not read the control log", exc_info=True)
 
     del tick

@@ -6,10 +6,13 @@ and stops with windows open; then the topology gains ``e2e_spend_per_plan`` and
 registers both backfills, a worker with the new topology takes over, the stream goes on where its
 event time stopped (so windows straddle the cut), and goes on live while the commands back-fill;
 one of them is killed mid-way and run again.
-The new versions' sink records (plain fastavro, schemas from ``streamapp.schemas``) must equal
-the ground truth over every stream, once per window; the untouched aggregate's records equal its
-ground truth, once per window; and the profiles and counters of the first stream's users are
-byte-for-byte what they were before the backfill.
+While the changed aggregate's new version is backfilled, ``GET /aggregates`` answers from its old
+version, kept running live: the old definition's values (no price measures) over every stream so
+far, not the new version's partial. After the done-marker the new version answers, equal to the
+ground truth. The new versions' sink records (plain fastavro, schemas from ``streamapp.schemas``)
+must equal the ground truth over every stream, once per window; the untouched aggregate's
+records equal its ground truth, once per window; and the profiles and counters of the first
+stream's users are byte-for-byte what they were before the backfill.
 
 Event times lie minutes in the past (the shuffle stays inside the grace); the last windows close
 on the idle timeout.
@@ -106,6 +109,11 @@ PLAN_COUNTS = AggregateSpec(
     key=lambda s: s.plan, price_measures=True,
 )  # fmt: skip
 """The changed version (it gained the price measures); the ground truth of its new version."""
+PLAN_COUNTS_OLD = AggregateSpec(
+    name="e2e_plan_counts", size_s=10, step_s=10, grace_s=10, key_field="plan",
+    key=lambda s: s.plan,
+)  # fmt: skip
+"""The version before the change: what answers while the new one is backfilled."""
 SPECS = (PER_NAME, PER_PLAN, PLAN_COUNTS)
 BACKFILLED = (PER_PLAN, PLAN_COUNTS)
 MAX_SHUFFLE_MS = 1500
@@ -266,6 +274,40 @@ def _straddling(spec: AggregateSpec, before: list[Sent], after: list[Sent]) -> i
     return sum(1 for both in sides.values() if len(both) == 2)
 
 
+def _answered(spec: AggregateSpec, body: dict[str, Any]) -> dict[WindowKey, dict[str, Any]]:
+    """The windows of a ``GET /aggregates`` answer, as the ground truth states them."""
+    return {
+        (str(r[spec.key_field]), int(r["window_start"])): {
+            k: v for k, v in r.items() if k not in ("closed", "aggregate_version")
+        }
+        for r in body["windows"]
+    }
+
+
+def _wait_answer(
+    worker: Worker, d: Deployment, spec: AggregateSpec, key: str,
+    expected: dict[WindowKey, dict[str, Any]], timeout_s: float, **fields: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """Until ``GET /aggregates/<spec>?key=`` says ``fields`` and its windows equal ``expected``'s
+    windows of ``key``; return the answer."""
+    want = {k: v for k, v in expected.items() if k[0] == key}
+    assert want, f"no window of {key!r} in the ground truth: nothing tested"
+    query = f"/aggregates/{spec.name}?{urlencode({'key': key})}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body = worker.get(query, token=d.token)
+        problem = f"status {status}: {body}"
+        if status == 200:
+            wrong = {f: body.get(f) for f, v in fields.items() if body.get(f) != v}
+            problem = (
+                f"{wrong} (want {fields})" if wrong else diff_windows(want, _answered(spec, body))
+            )
+            if not problem:
+                return dict(body)
+        assert time.monotonic() < deadline, f"{spec.name} answers wrong: {problem}"
+        time.sleep(0.5)
+
+
 def found_counted(out: str) -> int:
     """The events a replay said it counted."""
     found = re.search(r"\(([0-9,]+) events counted", out)
@@ -324,6 +366,11 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
         first, ended_ms = _play(f, 1, "one", 8, shift_ms=-600_000)
     sources = [d.topic(t) for t in ("events", "events.identify", "events.identified")]
     wait_drained(d.bootstrap, f"{d.prefix}app", sources, timeout_s=60)
+    old = _wait_answer(
+        worker, d, PLAN_COUNTS_OLD, "pro", expected_windows(PLAN_COUNTS_OLD, first), 60,
+        serving="current", backfilling=False,
+    )  # fmt: skip
+    old_version = old["version"]
     worker.stop()
 
     # 2. The topology gains an aggregate and changes one; their backfills are registered before
@@ -350,6 +397,17 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
         assert status == 200 and body["backfilling"] is True, body
         wait_drained(d.bootstrap, f"{d.prefix}app", sources, timeout_s=90)
         before = _wait_profiles(worker, d, first, timeout_s=60)
+        # The changed aggregate answers from its old version, kept running live: the old
+        # definition's values over both streams (the new version holds only the second's).
+        truth_old = expected_windows(PLAN_COUNTS_OLD, first + second)
+        during = _wait_answer(
+            worker, d, PLAN_COUNTS_OLD, "pro", truth_old, 60,
+            version=old_version, serving="previous", backfilling=True,
+        )  # fmt: skip
+        assert all("sum_price" not in r for r in during["windows"]), during
+        assert during["backfill"]["previous"] == old_version, during
+        new_partial = during["backfill"]["version"]
+        assert new_partial != old_version, during
 
         # 3. The backfill runs while the stream goes on live (event time keeps pace with the
         #    wall clock, so the pause does not make it late).
@@ -364,6 +422,14 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
         ]
         replays.insert(0, _replay(d, PER_PLAN.name, "--from", "earliest", "--wait", "120"))
         third, _ = _play(f, 3, "three", 5, shift_ms)
+        # While the commands run: the old version answers, or the new one has taken over.
+        changed_query = f"/aggregates/{PLAN_COUNTS.name}?{urlencode({'key': 'pro'})}"
+        status, mid = worker.get(changed_query, token=d.token)
+        assert status == 200, mid
+        assert (mid["serving"], mid["version"], mid["backfilling"]) in {
+            ("previous", old_version, True),
+            ("current", new_partial, False),
+        }, mid
         said = [replay.communicate(timeout=150) for replay in replays]
     new_versions: dict[str, str] = {}
     for spec, replay, (out, err) in zip(BACKFILLED, replays, said, strict=True):
@@ -394,8 +460,9 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
     assert versions[PER_NAME.name] != set() and len(versions[PER_NAME.name]) == 1, versions
     for spec in BACKFILLED:
         assert versions[spec.name] == {new_versions[spec.name]}, versions
-    # The changed aggregate's old version emitted only what closed before the restart, without
-    # the new measures; the new version owns everything since (its own aggregate_version).
+    # The changed aggregate's old version kept emitting (until the new one took over) without
+    # the new measures; the new version's records are its own (aggregate_version), complete.
+    assert {r.value["aggregate_version"] for r in old_records} <= {old_version}, old_records[:2]
     assert all("sum_price" not in r.value for r in old_records), old_records[:2]
 
     # 5. Profiles and counters: the first stream's users exactly as before; everyone exact.
@@ -406,10 +473,12 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
     assert not changed, f"profiles changed by the backfill: {changed[:5]}"
     status, body = worker.get(query, token=d.token)
     assert status == 200 and body["backfilling"] is False, body
-    changed_query = f"/aggregates/{PLAN_COUNTS.name}?{urlencode({'key': 'pro'})}"
-    status, body = worker.get(changed_query, token=d.token)
-    assert status == 200 and body["backfilling"] is False, body
-    assert body["version"] == new_versions[PLAN_COUNTS.name], body
+    # After the done-marker the new version answers, equal to the ground truth.
+    body = _wait_answer(
+        worker, d, PLAN_COUNTS, "pro", expected[PLAN_COUNTS.name], 30,
+        version=new_versions[PLAN_COUNTS.name], serving="current", backfilling=False,
+    )  # fmt: skip
+    assert all("sum_price" in r for r in body["windows"]), body
     late = [
         r.headers.get("streamapp-cid")
         for r in asyncio.run(read_topic(d.bootstrap, d.topic("events.dlq")))
@@ -427,7 +496,8 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
     print(
         f"\n{len(everything)} calls ({len(first)} before the change); {straddling} windows of "
         f"{PER_PLAN.name} hold calls from before and after the change; {len(old_records)} records "
-        f"of the old {PLAN_COUNTS.name}; windows "
+        f"of the old {PLAN_COUNTS.name}; while backfilled it answered from {old_version} "
+        f"({len(during['windows'])} windows of 'pro'), mid-run {mid['serving']}; windows "
         f"{ {s.name: len(expected[s.name]) for s in SPECS} }; replay said: {out.strip()!r}; "
         f"last progress line {bar_lines[-1]!r}; the killed run had sent {sent_twice} back-filled "
         f"events before it died (the owner fenced {fenced[1] if fenced else 0} duplicates); "

@@ -24,6 +24,7 @@ import asyncio
 import json
 import re
 import subprocess
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -308,6 +309,38 @@ def _wait_answer(
         time.sleep(0.5)
 
 
+class AnswerWatch:
+    """Asks ``GET <query>`` every 0.1 s on a thread: which version answered, and when."""
+
+    def __init__(self, worker: Worker, d: Deployment, query: str) -> None:
+        self.answers: list[tuple[float, int, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(worker, d, query), daemon=True)
+
+    def _run(self, worker: Worker, d: Deployment, query: str) -> None:
+        while not self._stop.is_set():
+            status, body = worker.get(query, token=d.token)
+            self.answers.append((time.monotonic(), status, body))
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> AnswerWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+    def served(self) -> list[tuple[float, str, str, bool, bool]]:
+        """(time, serving, version, backfilling, has the new measures) of every answer."""
+        out = []
+        for at, status, body in self.answers:
+            assert status == 200, body
+            priced = any("sum_price" in w for w in body["windows"])
+            out.append((at, body["serving"], body["version"], body["backfilling"], priced))
+        return out
+
+
 def found_counted(out: str) -> int:
     """The events a replay said it counted."""
     found = re.search(r"\(([0-9,]+) events counted", out)
@@ -413,24 +446,26 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
         #    wall clock, so the pause does not make it late).
         #    The first command for the added aggregate is killed (SIGKILL) once it has begun to
         #    send partials; run again, it resumes and counts nothing twice.
-        killed = _replay(d, PER_PLAN.name, "--from", "earliest", "--wait", "120")
-        asyncio.run(_first_backfilled(d, PER_PLAN, timeout_s=120))
-        killed.kill()
-        killed.wait()
-        replays = [
-            _replay(d, s.name, "--from", "earliest", "--wait", "120") for s in BACKFILLED[1:]
-        ]
-        replays.insert(0, _replay(d, PER_PLAN.name, "--from", "earliest", "--wait", "120"))
-        third, _ = _play(f, 3, "three", 5, shift_ms)
-        # While the commands run: the old version answers, or the new one has taken over.
         changed_query = f"/aggregates/{PLAN_COUNTS.name}?{urlencode({'key': 'pro'})}"
-        status, mid = worker.get(changed_query, token=d.token)
-        assert status == 200, mid
-        assert (mid["serving"], mid["version"], mid["backfilling"]) in {
-            ("previous", old_version, True),
-            ("current", new_partial, False),
-        }, mid
-        said = [replay.communicate(timeout=150) for replay in replays]
+        with AnswerWatch(worker, d, changed_query) as watch:
+            killed = _replay(d, PER_PLAN.name, "--from", "earliest", "--wait", "120")
+            asyncio.run(_first_backfilled(d, PER_PLAN, timeout_s=120))
+            killed.kill()
+            killed.wait()
+            changed_started = time.monotonic()
+            replays = [
+                _replay(d, s.name, "--from", "earliest", "--wait", "120") for s in BACKFILLED[1:]
+            ]
+            replays.insert(0, _replay(d, PER_PLAN.name, "--from", "earliest", "--wait", "120"))
+            third, _ = _play(f, 3, "three", 5, shift_ms)
+            # While the commands run: the old version answers, or the new one has taken over.
+            status, mid = worker.get(changed_query, token=d.token)
+            assert status == 200, mid
+            assert (mid["serving"], mid["version"], mid["backfilling"]) in {
+                ("previous", old_version, True),
+                ("current", new_partial, False),
+            }, mid
+            said = [replay.communicate(timeout=150) for replay in replays]
     new_versions: dict[str, str] = {}
     for spec, replay, (out, err) in zip(BACKFILLED, replays, said, strict=True):
         assert replay.returncode == 0, f"replay failed:\n{out}\n{err}"
@@ -440,6 +475,22 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
         new_versions[spec.name] = found[1]
         assert "ev/s" in err and "left" in err, f"no progress bar:\n{err}"
     out, err = said[0]
+    # Every answer while the commands ran came from the old version (its definition: no price
+    # measures) until the new one took over for good; never from the new version's partial.
+    served = watch.served()
+    new_plan = new_versions[PLAN_COUNTS.name]
+    kinds = [
+        (serving, version, backfilling, priced)
+        for _, serving, version, backfilling, priced in served
+    ]
+    allowed = {("previous", old_version, True, False), ("current", new_plan, False, True)}
+    assert set(kinds) <= allowed, sorted(set(kinds) - allowed)
+    took_over = next((i for i, k in enumerate(kinds) if k[0] == "current"), len(kinds))
+    assert all(k[0] == "current" for k in kinds[took_over:]), kinds
+    assert took_over < len(kinds), "the new version never took over while watched"
+    old_during_run = sum(
+        1 for at, serving, *_ in served if serving == "previous" and at >= changed_started
+    )
 
     # 4. Both sinks equal the ground truth over every stream, each window once.
     everything = first + second + third
@@ -497,7 +548,8 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
         f"\n{len(everything)} calls ({len(first)} before the change); {straddling} windows of "
         f"{PER_PLAN.name} hold calls from before and after the change; {len(old_records)} records "
         f"of the old {PLAN_COUNTS.name}; while backfilled it answered from {old_version} "
-        f"({len(during['windows'])} windows of 'pro'), mid-run {mid['serving']}; windows "
+        f"({len(during['windows'])} windows of 'pro'), {old_during_run} answers from it while its "
+        f"command ran, then {len(served) - took_over} from the new one; windows "
         f"{ {s.name: len(expected[s.name]) for s in SPECS} }; replay said: {out.strip()!r}; "
         f"last progress line {bar_lines[-1]!r}; the killed run had sent {sent_twice} back-filled "
         f"events before it died (the owner fenced {fenced[1] if fenced else 0} duplicates); "

@@ -27,6 +27,11 @@ The protocol
        ``backfill`` the version's owner partitions start **holding**
        (:meth:`~streamapp.windows.state.PartitionWindows.hold`): they merge partials but close,
        emit and dead-letter nothing. ``GET /aggregates/<name>`` says ``"backfilling": true``.
+       For a *changed* aggregate the worker also keeps the version it replaces running
+       (:mod:`streamapp.replay.previous`): rebuilt from the definition its decision recorded,
+       restored from its own table, fed by combine with every event (no cut: it never stopped
+       being live), closing and emitting as before. It answers ``GET /aggregates/<name>``
+       (``"serving": "previous"``) until the new version takes over (step 5).
     3. **The cut.** The combine agent sends an event of partition ``p`` of ``events.identified``
        at offset ``o`` to the new version only if ``o >= cut[p]``. ``cut[p]`` is taken once, by
        the first worker running the version that processes ``p``: the first offset of its first
@@ -44,6 +49,10 @@ The protocol
        ``windows.<name>``, then writes *done*. An owner partition that reads the marker of its
        version stops holding (:meth:`~streamapp.windows.state.PartitionWindows.release`) and from
        then on closes windows on the watermark as always: straddling windows hold both halves.
+       From the same batch on, that partition *retires* the previous version: it no longer
+       applies, closes, emits or serves it, and the new version answers (``"serving":
+       "current"``). Combine stops computing the previous version's partials once it reads
+       *done* on the control log (within seconds); the ones still in flight are dropped.
 
 Why nothing is lost or counted twice
     * *Exact cut.* Per partition, the live path applies exactly the offsets ``>= cut[p]`` and the
@@ -67,6 +76,10 @@ Why nothing is lost or counted twice
       releases, every backfilled partial of its partition has been applied. A partition's
       ``holding`` flag is in its meta entry (changelog), so a worker killed mid-backfill restores
       it; the marker is consumed in order, so its effect survives a replay like any record.
+    * *The previous version is not the version of record.* It only keeps answering (and
+      emitting) what it always did; the new version never reads its partials or its table. Its
+      late events are counted (``late_events{aggregate="<name>@previous"}``), not dead-lettered:
+      the new version judges every event itself, so a DLQ re-drive cannot count one twice.
     * *Nobody else is touched.* The command writes only ``windows.<name>`` and the control log; the
       combine agent's fence, profiles, counters and every other aggregate never see a backfilled
       record.
@@ -85,6 +98,12 @@ What it does not guarantee (the operator's side of the contract)
       is counted by the backfill if its window was still open when the version released.
     * A holding partition keeps every window open until the release: memory and table size grow
       with the backfilled span (fine for days of hourly windows, not for a year of minutes).
-    * While the new version holds, ``GET /aggregates/<name>`` answers from the new version's
-      (incomplete) table, marked ``"backfilling": true``; the old version's table is not served.
+    * While the new version holds, ``GET /aggregates/<name>`` answers from the previous version
+      only if there is one that can be rebuilt: a newly added aggregate, a previous version
+      decided before definitions were recorded, or one with another key (the request's key would
+      mean something else) leave the new version's incomplete table answering, marked
+      ``"backfilling": true``. A worker restarted after *done* but before its partitions read
+      the marker does not keep the previous version either (same answer, for that moment).
+    * Until the takeover the sink gets both versions' records (each with its own
+      ``aggregate_version``); the record key makes the new version's windows upserts of the old.
 """

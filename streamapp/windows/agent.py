@@ -434,11 +434,11 @@ def _install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Agg
         # backlogged) record times: a restart alone must never make the backlog late.
         wall_ms = max(now_ms, int(time.time() * 1000))
         state = agg.load(partition, wall_ms)
-        # The previous version runs on this partition until the new one released it here.
+        # The previous version runs on this partition until the new one released it here; its
+        # partials still in flight after that are dropped quietly (combine stops within seconds).
         prev = agg.previous if agg.previous is not None and state.holding else None
-        sorted_ = _sort_batch(
-            events, done_marker, prev.aggregate.version.encode() if prev else None
-        )
+        previous_version = agg.previous.aggregate.version.encode() if agg.previous else None
+        sorted_ = _sort_batch(events, done_marker, previous_version)
         if sorted_.foreign:
             log.info(
                 "%s %s: skipped %d partials of another version",

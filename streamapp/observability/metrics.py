@@ -34,6 +34,7 @@ class Metrics:
     window_closes: Counter
     window_reemits: Counter
     dlq_breaker_trips: Counter
+    topology_superseded: Gauge
     ingest_in_flight: Gauge
     stage_throughput: Gauge
     consumer_lag: Gauge
@@ -92,6 +93,13 @@ def create_metrics() -> Metrics:
         ),
         dlq_breaker_trips=Counter(
             p + "dlq_breaker_trips", "Times the dead-letter breaker stopped a stage", registry=r
+        ),
+        topology_superseded=Gauge(
+            p + "topology_superseded",
+            "1 while a worker started later runs another version of this aggregate: this "
+            "worker's topologies/ is out of date (a rolling restart across a topology change)",
+            ["aggregate"],
+            registry=r,
         ),
         ingest_in_flight=Gauge(
             p + "ingest_in_flight", "HTTP events awaiting broker acks", registry=r

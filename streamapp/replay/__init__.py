@@ -88,7 +88,12 @@ What it does not guarantee (the operator's side of the contract)
     * **No mixed restarts.** Every worker must run the new ``topologies/`` once any of them does:
       an old worker processing a partition after the cut was taken would not send those events
       to the new version (they are above the cut, so the backfill does not read them either).
-      Stop all old workers, then start the new ones.
+      Stop all old workers, then start the new ones. A worker running this code notices when it
+      is the old one (:mod:`streamapp.replay.superseded`: every worker start appends a *start*
+      record per aggregate version to the control log; a later start of another version
+      supersedes it): it logs ``OUT OF DATE`` once a minute and sets
+      ``streamapp_topology_superseded{aggregate=...}`` to 1, but goes on processing (refusing
+      would not bring the lost events to the new version either); the operator stops it.
     * ``--from T`` picks offsets by Kafka record timestamp (``offsets_for_times``), not event time:
       the first windows are partial exactly as if the aggregate had started at ``T``. The records
       before the log start (retention) are gone: the range starts at the log start offset.

@@ -11,6 +11,12 @@ Keys (UTF-8)::
                                      "definition": {...}, ...}
     cut|<name>|<version>|<p>        {"offset": 1234, "by": "<worker id>", ...}
     done|<name>|<version>           {"events": 5000, ...}
+    start|<name>|<version>          {"start": "<nonce>", "by": "<worker id>", "at_ms": ...}
+
+``start`` records are events, not decisions (every worker start appends one per aggregate it
+runs, and all of them count): the latest start of a name tells which version the deployment
+meant last, so a worker still running an earlier version (a rolling restart across a topology
+change) finds itself superseded.
 """
 
 from __future__ import annotations
@@ -63,6 +69,16 @@ def done_key(name: str, version: str) -> bytes:
     return f"done|{name}|{version}".encode()
 
 
+def start_key(name: str, version: str) -> bytes:
+    """The key of a worker's start record for one aggregate version it runs."""
+    return f"start|{name}|{version}".encode()
+
+
+def start_value(nonce: str, *, by: str, at_ms: int) -> bytes:
+    """The value of a start record; ``nonce`` tells the worker its own record when read back."""
+    return orjson.dumps({"start": nonce, "by": by, "at_ms": at_ms})
+
+
 def decision_value(
     decision: Decision, *, by: str, at_ms: int, definition: JSONObject | None = None
 ) -> bytes:
@@ -102,6 +118,11 @@ class ControlState:
     done: set[tuple[str, str]] = field(default_factory=set)
     definitions: dict[tuple[str, str], JSONObject] = field(default_factory=dict)
     """The definition recorded with each version's (first) decision, where one was."""
+    last_start: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Per aggregate name: the version of its latest start record, and that record's position."""
+    start_positions: dict[str, int] = field(default_factory=dict)
+    """The position (records folded before it) of each start record, by nonce."""
+    records: int = 0
     ignored: int = 0
     """Records that were not understood (another tool's, or a newer format): counted, skipped."""
 
@@ -115,6 +136,7 @@ class ControlState:
             self._apply(parts, obj)
         except (UnicodeDecodeError, orjson.JSONDecodeError, TypeError, ValueError, KeyError):
             self.ignored += 1
+        self.records += 1
 
     def _apply(self, parts: list[str], obj: dict[str, object]) -> None:
         kind = parts[0]
@@ -138,6 +160,12 @@ class ControlState:
             self.cuts.setdefault((parts[1], parts[2]), {}).setdefault(int(parts[3]), offset)
         elif kind == "done" and len(parts) == 3:
             self.done.add((parts[1], parts[2]))
+        elif kind == "start" and len(parts) == 3:
+            nonce = obj["start"]
+            if not isinstance(nonce, str):
+                raise TypeError("start nonce")
+            self.start_positions[nonce] = self.records
+            self.last_start[parts[1]] = (parts[2], self.records)
         else:
             raise ValueError("unknown key")
 
@@ -170,6 +198,19 @@ class ControlState:
             if decision.mode is Mode.LIVE or self.is_done(name, decided_version):
                 found = decided_version
         return found
+
+    def superseded_by(self, name: str, version: str, nonce: str) -> str | None:
+        """The version of ``name`` a worker started after the start ``nonce`` (of ``version``).
+
+        None while the latest start of ``name`` is of ``version`` (or ``nonce`` was not read yet):
+        a worker whose aggregate is superseded runs an older ``topologies/`` than one started
+        after it, which the backfill protocol forbids (see :mod:`streamapp.replay`).
+        """
+        mine = self.start_positions.get(nonce)
+        last = self.last_start.get(name)
+        if mine is None or last is None or last[0] == version or last[1] < mine:
+            return None
+        return last[0]
 
     def definition(self, name: str, version: str) -> JSONObject | None:
         """The version's recorded definition, if its decision carried one."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 
 from aiokafka import TopicPartition
@@ -26,8 +27,10 @@ from streamapp.replay.control import (
     cut_value,
     decision_key,
     decision_value,
+    start_key,
+    start_value,
 )
-from streamapp.replay.control_io import read_control, write_first
+from streamapp.replay.control_io import CONTROL_PARTITION, read_control, write_first
 from streamapp.replay.plan import idle_cut
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class BackfillGate:
         self._load_lock = asyncio.Lock()
         self._cut_lock = asyncio.Lock()
         self._cuts: dict[Version, dict[int, int]] = {}
+        self._nonce = uuid.uuid4().hex
 
     @property
     def loaded(self) -> bool:
@@ -102,6 +106,7 @@ class BackfillGate:
                     state = await write_first(
                         kafka, self._topic, decision_key(name, version), value
                     )
+            state = await self._record_start(kafka)
             self._state = state
             for name, version in self._versions:
                 self._cuts[(name, version)] = state.cuts_of(name, version)  # final: first wins
@@ -109,6 +114,34 @@ class BackfillGate:
                 mode = decision.mode if decision is not None else Mode.LIVE
                 log.info("aggregate %s version %s: %s", name, version, mode.value)
             self._loaded = True
+
+    async def _record_start(self, kafka: Kafka) -> ControlState:
+        """Append this worker's start record for each version it runs; the log read back."""
+        futures = [
+            await kafka.send(
+                self._topic,
+                key=start_key(name, version),
+                value=start_value(self._nonce, by=self._worker_id, at_ms=_now_ms()),
+                partition=CONTROL_PARTITION,
+            )
+            for name, version in self._versions
+        ]
+        for future in futures:
+            await future
+        return await read_control(kafka, self._topic)
+
+    def superseded(self) -> list[tuple[str, str, str]]:
+        """The aggregates this worker runs in a version older than a later-started worker's.
+
+        (name, version run here, newer version) each, as of the last read: this worker's
+        ``topologies/`` is out of date (a rolling restart across a topology change).
+        """
+        out = []
+        for name, version in self._versions:
+            newer = self._state.superseded_by(name, version, self._nonce)
+            if newer is not None:
+                out.append((name, version, newer))
+        return out
 
     def backfilling(self, name: str, version: str) -> bool:
         """Whether the version's history comes from a backfill (its live input starts at cuts)."""
@@ -129,9 +162,8 @@ class BackfillGate:
         if not self._loaded:
             return
         kafka = await self._client()
-        state = await read_control(kafka, self._topic)
-        async with self._cut_lock:
-            self._state = state
+        async with self._cut_lock:  # one read at a time on the shared consumer (see cut)
+            self._state = await read_control(kafka, self._topic)
 
     def backfilling_versions(self) -> list[Version]:
         """The versions run here whose history comes from a backfill."""

@@ -48,6 +48,7 @@ from streamapp.events import Origin, Reason
 from streamapp.replay.control import BACKFILL_DONE
 from streamapp.replay.gate import BackfillGate
 from streamapp.replay.previous import previous_for
+from streamapp.replay.superseded import SupersededWatch
 from streamapp.sink.avro import record_key
 from streamapp.sink.publish import SinkWriter
 from streamapp.state import durable
@@ -69,6 +70,8 @@ TICK_INTERVAL_S = 1.0
 REFRESH_EVERY_TICKS = 5
 """While a previous version is fed, the control log is read again this often (in ticks) to learn
 that the backfill is done, so combine stops computing the previous version's partials."""
+SUPERSEDED_CHECK_EVERY_TICKS = 10
+"""Otherwise, this often: to find this worker superseded by one started with newer topologies."""
 WINDOW_PREFIX = b"w|"
 CLOSED_PREFIX = b"c|"
 FAUST_KEYS = b"__faust"
@@ -472,6 +475,7 @@ def _install_ticks(rt: Runtime, aggregates: list[AggregateRuntime], gate: Backfi
     tick_headers = [(Header.KIND, TICK)]
     source = names.events_identified
     ticks = 0
+    watch = SupersededWatch(rt.metrics, [a.name for a in aggregates])
 
     @app.timer(interval=TICK_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def tick() -> None:
@@ -492,10 +496,14 @@ def _install_ticks(rt: Runtime, aggregates: list[AggregateRuntime], gate: Backfi
             except Exception:  # the broker is away: the next tick tries again
                 log.warning("could not take idle cuts", exc_info=True)
         ticks += 1
-        if ticks % REFRESH_EVERY_TICKS == 0 and any(a.feeds_previous for a in aggregates):
+        feeding = any(a.feeds_previous for a in aggregates)
+        every = REFRESH_EVERY_TICKS if feeding else SUPERSEDED_CHECK_EVERY_TICKS
+        if gate.loaded and ticks % every == 0:
             try:
-                await gate.refresh()  # learn that a backfill is done: stop feeding its previous
+                await gate.refresh()  # a backfill done (stop feeding its previous), a newer worker
             except Exception:
                 log.warning("could not read the control log", exc_info=True)
+            else:
+                watch.check(gate.superseded(), time.monotonic())
 
     del tick

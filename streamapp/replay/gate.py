@@ -42,10 +42,14 @@ Version = tuple[str, str]
 class BackfillGate:
     """What the control log says about the aggregate versions this worker runs.
 
-    :meth:`ensure_loaded` once (every agent awaits it before its first batch): it reads the log
-    and decides ``live`` for each version with no decision yet. Then :meth:`holding` tells the
-    owner whether a new partition starts holding, and :meth:`cut` gives the combine agent the
-    first offset of each input partition that a backfilled version takes live.
+    :meth:`ensure_loaded` once (at worker start, before table recovery, to choose the previous
+    versions to keep; every agent awaits it again before its first batch): it reads the log,
+    decides ``live`` for each version with no decision yet (recording its definition), and
+    appends this worker's *start* record per version. :meth:`refresh` reads the log again (a
+    backfill done; a worker started later with another version: :meth:`superseded`).
+    :meth:`backfilling` tells the owner whether a new partition starts holding, and :meth:`cut`
+    gives the combine agent the first offset of each input partition that a backfilled version
+    takes live.
     """
 
     def __init__(

@@ -43,9 +43,9 @@ from streamapp.replay.plan import (
     render_bar,
 )
 from streamapp.topics import Header
-from streamapp.windows.agent import partial_key, version_headers
 from streamapp.windows.combine import Partial
 from streamapp.windows.declare import Aggregate
+from streamapp.windows.runtime import partial_key, version_headers
 
 POLL_S: Final = 0.5
 BAR_EVERY_S: Final = 0.25

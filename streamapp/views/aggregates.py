@@ -26,8 +26,8 @@ from streamapp.app import Runtime
 from streamapp.ingest.timestamps import parse_iso8601_ms
 from streamapp.sink.avro import record_for
 from streamapp.views.routing import SERVED_BY_HEADER, route_or_serve
-from streamapp.windows.agent import CLOSED_PREFIX, AggregateRuntime, partial_key, partition_items
 from streamapp.windows.assign import window_at
+from streamapp.windows.runtime import CLOSED_PREFIX, AggregateRuntime, partial_key, partition_items
 
 MAX_WINDOWS = 10_000
 

@@ -52,7 +52,10 @@ def test_a_worker_left_on_the_old_topology_says_it_is_out_of_date(
     d.partitions = 2
     started = time.monotonic()
     folders = []
-    for name, measures in (("old", "Count(), DistinctUsers()"), ("new", "Count(), Sum('properties.price')")):
+    for name, measures in (
+        ("old", "Count(), DistinctUsers()"),
+        ("new", "Count(), Sum('properties.price')"),
+    ):
         folder = tmp_path / name
         folder.mkdir()
         (folder / "e2e.py").write_text(DECL.format(measures=measures))

@@ -53,8 +53,8 @@ from streamapp.topics import Header
 from streamapp.windows.combine import Combiner
 from streamapp.windows.load import load_topologies
 from streamapp.windows.owner import install_owner
+from streamapp.windows.route import TICK
 from streamapp.windows.runtime import (
-    TICK,
     AggregateRuntime,
     new_runtime,
     partial_key,

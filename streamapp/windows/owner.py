@@ -22,7 +22,6 @@ import orjson
 from streamapp.agents import declare_partitioned_agent, header
 from streamapp.app import Runtime
 from streamapp.events import Reason
-from streamapp.replay.control import BACKFILL_DONE
 from streamapp.replay.gate import BackfillGate
 from streamapp.sink.avro import record_key
 from streamapp.state import durable
@@ -30,9 +29,9 @@ from streamapp.state.tables import raw_topic
 from streamapp.topics import Header
 from streamapp.windows.combine import Partial
 from streamapp.windows.declare import Aggregate
+from streamapp.windows.route import Route, route
 from streamapp.windows.runtime import (
     CLOSED_PREFIX,
-    TICK,
     AggregateRuntime,
     meta_key,
     new_runtime,
@@ -57,22 +56,19 @@ def _sort_batch(events: Sequence[Any], own: bytes, previous: bytes | None) -> _B
     out = _Batch()
     for fevent in events:
         msg = fevent.message
-        kind = header(msg.headers, Header.KIND)
-        if kind == TICK:
+        made_by = header(msg.headers, Header.AGGREGATE_VERSION)
+        where = route(header(msg.headers, Header.KIND), made_by, own, previous)
+        if where is Route.TICK:
             continue
-        if kind == BACKFILL_DONE:
+        if where is Route.MARKER:
             # Every backfilled partial of this partition precedes its marker (one producer,
             # in order): once the batch is applied, the backfill has passed this partition.
             out.released = out.released or msg.value == own
             continue
-        made_by = header(msg.headers, Header.AGGREGATE_VERSION)
-        if made_by is None or made_by == own:
-            into = out.own
-        elif previous is not None and made_by == previous:
-            into = out.previous
-        else:
-            out.foreign += 1  # computed by another version of the definition (before a change)
+        if where is Route.FOREIGN:
+            out.foreign += 1
             continue
+        into = out.own if where is Route.OWN else out.previous
         try:
             into.append(Partial.from_json(orjson.loads(msg.value or b"")))
         except Exception:

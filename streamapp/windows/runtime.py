@@ -25,8 +25,6 @@ from streamapp.topics import Header
 from streamapp.windows.declare import Aggregate
 from streamapp.windows.state import PartitionWindows, WindowId
 
-TICK = b"tick"
-"""The ``streamapp-kind`` header of a tick record (wall time through the ordered stream)."""
 WINDOW_PREFIX = b"w|"
 CLOSED_PREFIX = b"c|"
 FAUST_KEYS = b"__faust"

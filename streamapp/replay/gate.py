@@ -167,6 +167,9 @@ class BackfillGate:
             return
         kafka = await self._client()
         async with self._cut_lock:  # one read at a time on the shared consumer (see cut)
+            ends = await kafka.end_offsets(self._topic, [CONTROL_PARTITION])
+            if ends.get(CONTROL_PARTITION) == self._state.records:
+                return  # nothing appended since the last read (the log is never compacted)
             self._state = await read_control(kafka, self._topic)
 
     def backfilling_versions(self) -> list[Version]:

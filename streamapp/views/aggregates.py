@@ -62,7 +62,7 @@ def windows_of(
     for _, value in partition_items(agg.table, partition, prefix):
         record = orjson.loads(value)
         out.append({**record, "closed": True})
-    state = agg.load(partition, now_ms)
+    state = agg.peek(partition, now_ms)
     for wid, window in state.open_windows.items():
         if wid.key != key:
             continue
@@ -71,6 +71,12 @@ def windows_of(
         out.append({**record, "closed": False})
     out.sort(key=lambda r: int(r["window_start"]))
     return out
+
+
+def _recovering(rt: Runtime) -> bool:
+    """Whether Faust is rebalancing or restoring tables on this worker (reads are incomplete)."""
+    app: Any = rt.app
+    return bool(getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False))
 
 
 def _answering(agg: AggregateRuntime, partition: int, now_ms: int) -> AggregateRuntime:
@@ -113,6 +119,8 @@ def install(rt: Runtime) -> None:
         async def serve() -> web.Response:
             if not agg.gate.loaded:  # holding or not is unknown until the control log is read
                 return _json(503, {"error": "aggregate state is still loading; retry"}, rt)
+            if _recovering(rt):  # the table is still being restored: its windows are incomplete
+                return _json(503, {"error": "aggregate state is being recovered; retry"}, rt)
             partition = _partition(pkey, rt.settings.topic_partitions)
             now_ms = int(time.time() * 1000)
             answering = _answering(agg, partition, now_ms)
@@ -122,7 +130,7 @@ def install(rt: Runtime) -> None:
                 if (start is None or int(r["window_start"]) >= start)
                 and (end is None or int(r["window_start"]) < end)
             ][:MAX_WINDOWS]
-            holding = agg.load(partition, now_ms).holding
+            holding = agg.peek(partition, now_ms).holding
             body: dict[str, Any] = {
                 "aggregate": agg.name,
                 "version": answering.aggregate.version,

@@ -107,23 +107,39 @@ class AggregateRuntime:
 
     def answering(self, partition: int, now_ms: int) -> AggregateRuntime:
         """The version that answers for ``partition``: the previous one while this one holds."""
-        if self.previous is not None and self.load(partition, now_ms).holding:
+        if self.previous is not None and self.peek(partition, now_ms).holding:
             return self.previous
         return self
 
     def load(self, partition: int, now_ms: int) -> PartitionWindows:
-        """The windows of ``partition``: cached, else restored from the table."""
+        """The windows of ``partition`` for the owner agent: cached, else restored and cached.
+
+        Only the owner agent calls this (its batches run after the partition's recovery).
+        """
         state = self.states.get(partition)
         if state is None:
-            meta_raw = self.table.data._db_for_partition(partition).get(meta_key(partition))
-            meta = orjson.loads(meta_raw) if isinstance(meta_raw, bytes) else None
-            entries = [
-                orjson.loads(v) for _, v in partition_items(self.table, partition, WINDOW_PREFIX)
-            ]
-            state = PartitionWindows.from_parts(self.aggregate, meta, entries, now_ms)
-            if meta is None and self.backfilling:
-                state.hold()  # a new partition of a backfilled version: hold until its marker
+            state = self._restore(partition, now_ms)
             self.states[partition] = state
+        return state
+
+    def peek(self, partition: int, now_ms: int) -> PartitionWindows:
+        """The windows of ``partition`` for a read: cached by the agent, else restored, uncached.
+
+        A read may come while the partition's table is still being recovered: a state restored
+        then would lack entries, and cached, the agent would go on from it (and persist it).
+        """
+        state = self.states.get(partition)
+        return state if state is not None else self._restore(partition, now_ms)
+
+    def _restore(self, partition: int, now_ms: int) -> PartitionWindows:
+        meta_raw = self.table.data._db_for_partition(partition).get(meta_key(partition))
+        meta = orjson.loads(meta_raw) if isinstance(meta_raw, bytes) else None
+        entries = [
+            orjson.loads(v) for _, v in partition_items(self.table, partition, WINDOW_PREFIX)
+        ]
+        state = PartitionWindows.from_parts(self.aggregate, meta, entries, now_ms)
+        if meta is None and self.backfilling:
+            state.hold()  # a new partition of a backfilled version: hold until its marker
         return state
 
 

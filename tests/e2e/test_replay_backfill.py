@@ -5,7 +5,8 @@ and stops with windows open; then the topology gains ``e2e_spend_per_plan`` and
 ``e2e_plan_counts`` gains measures (a new version). ``streamapp replay <name> --from earliest``
 registers both backfills, a worker with the new topology takes over, the stream goes on where its
 event time stopped (so windows straddle the cut), and goes on live while the commands back-fill;
-one of them is killed mid-way and run again.
+one of them is killed mid-way and run again. The worker is restarted once while the new versions
+hold.
 While the changed aggregate's new version is backfilled, ``GET /aggregates`` answers from its old
 version, kept running live: the old definition's values (no price measures) over every stream so
 far, not the new version's partial. After the done-marker the new version answers, equal to the
@@ -441,6 +442,16 @@ def test_added_and_changed_aggregates_backfilled_from_earliest_equal_ground_trut
         assert during["backfill"]["previous"] == old_version, during
         new_partial = during["backfill"]["version"]
         assert new_partial != old_version, during
+        # A worker restarted while the new version holds (a fresh data directory: another port)
+        # rebuilds the old version from the control log and restores its table from the
+        # changelog: the same answer.
+        worker.stop()
+        worker = _start(workers, d, SPECS)
+        f.url = worker.url
+        _wait_answer(
+            worker, d, PLAN_COUNTS_OLD, "pro", truth_old, 90,
+            version=old_version, serving="previous", backfilling=True,
+        )  # fmt: skip
 
         # 3. The backfill runs while the stream goes on live (event time keeps pace with the
         #    wall clock, so the pause does not make it late).

@@ -11,6 +11,8 @@ old definition. Once the new version's done-marker released the key's partition,
 answers (``"serving": "current"``). A newly added aggregate, a previous version with another key,
 or one that could not be rebuilt leaves the new version's partial state answering, marked
 ``"backfilling": true``: its closed windows are not out yet and its open ones are partial.
+While the worker rebalances or restores its tables the answer is 503: a read then never loads a
+partition's state into the owner's cache (:meth:`~streamapp.windows.runtime.AggregateRuntime.peek`).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class Deployment:
                 "STREAMAPP_WEB_PORT": str(port),
                 "STREAMAPP_API_TOKEN": TOKEN,
                 "STREAMAPP_TOPOLOGIES_DIR": str(REPO / "topologies"),
-                "STREAMAPP_LOG_LEVEL": "WARNING",
+                "STREAMAPP_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
             }
         )
         return env

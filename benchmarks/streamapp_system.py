@@ -69,6 +69,10 @@ class Deployment:
                 "STREAMAPP_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
             }
         )
+        # Settings to try without editing code, e.g. "STREAMAPP_BATCH_MAX_EVENTS=5000 ...".
+        for pair in os.environ.get("BENCH_WORKER_ENV", "").split():
+            name, _, value = pair.partition("=")
+            env[name] = value
         return env
 
 

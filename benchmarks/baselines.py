@@ -120,36 +120,36 @@ def run_faust(
     bootstrap: str, topic: str, group: str, total: int, work: Path, timeout_s: float
 ) -> dict[str, Any]:
     """System (c): the plain Faust app."""
-    data = work / "faust"
-    shutil.rmtree(data, ignore_errors=True)
-    data.mkdir(parents=True)
-    first = data / "first-event"
-    env = _env(bootstrap, topic, group, data, first)
-    env["BENCH_PORT"] = str(_free_port())
-    cmd = [PYTHON, "-m", "benchmarks.systems.faust_plain", "worker", "-l", "info"]
-    return _run_app(
-        cmd,
-        env,
-        bootstrap=bootstrap,
-        group=group,
-        topic=topic,
-        total=total,
-        first_file=first,
-        log_path=work / "faust.log",
-        timeout_s=timeout_s,
-    )
+    port = {"BENCH_PORT": str(_free_port())}
+    faust_cmd = [PYTHON, "-m", "benchmarks.systems.faust_plain", "worker", "-l", "info"]
+    return _run_baseline("faust", faust_cmd, port, bootstrap, topic, group, total, work, timeout_s)
 
 
 def run_quix(
     bootstrap: str, topic: str, group: str, total: int, work: Path, timeout_s: float
 ) -> dict[str, Any]:
     """System (d): the Quix Streams app."""
-    data = work / "quix"
+    quix_cmd = [PYTHON, "-m", "benchmarks.systems.quix_app"]
+    return _run_baseline("quix", quix_cmd, {}, bootstrap, topic, group, total, work, timeout_s)
+
+
+def _run_baseline(
+    name: str,
+    cmd: list[str],
+    extra_env: dict[str, str],
+    bootstrap: str,
+    topic: str,
+    group: str,
+    total: int,
+    work: Path,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Run one baseline app in a fresh data dir of its own until it has processed ``total``."""
+    data = work / name
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     first = data / "first-event"
-    env = _env(bootstrap, topic, group, data, first)
-    cmd = [PYTHON, "-m", "benchmarks.systems.quix_app"]
+    env = {**_env(bootstrap, topic, group, data, first), **extra_env}
     return _run_app(
         cmd,
         env,
@@ -158,7 +158,7 @@ def run_quix(
         topic=topic,
         total=total,
         first_file=first,
-        log_path=work / "quix.log",
+        log_path=work / f"{name}.log",
         timeout_s=timeout_s,
     )
 

@@ -66,9 +66,13 @@ class Deployment:
                 "STREAMAPP_WEB_PORT": str(port),
                 "STREAMAPP_API_TOKEN": TOKEN,
                 "STREAMAPP_TOPOLOGIES_DIR": str(REPO / "topologies"),
-                "STREAMAPP_LOG_LEVEL": "WARNING",
+                "STREAMAPP_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
             }
         )
+        # Settings to try without editing code, e.g. "STREAMAPP_BATCH_MAX_EVENTS=5000 ...".
+        for pair in os.environ.get("BENCH_WORKER_ENV", "").split():
+            name, _, value = pair.partition("=")
+            env[name] = value
         return env
 
 

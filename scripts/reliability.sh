@@ -8,17 +8,8 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
 bash scripts/system-deps.sh
-export STREAMAPP_DATA_DIR="${STREAMAPP_RELIABILITY_DATA_DIR:-./var/reliability}"
-if [ -n "${STREAMAPP_TEST_BOOTSTRAP_SERVERS:-}" ]; then
-  export STREAMAPP_KAFKA_BOOTSTRAP_SERVERS="$STREAMAPP_TEST_BOOTSTRAP_SERVERS"
-else
-  export STREAMAPP_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19192
-  rm -rf "$STREAMAPP_DATA_DIR"
-  stop_broker() { $BIN/streamapp broker stop >/dev/null || true; }
-  trap stop_broker EXIT
-  echo "== starting a broker for the scenarios on $STREAMAPP_KAFKA_BOOTSTRAP_SERVERS"
-  $BIN/streamapp broker start
-fi
+source scripts/own-broker.sh
+own_broker 19192 "${STREAMAPP_RELIABILITY_DATA_DIR:-./var/reliability}"
 
 echo "== reliability scenarios (${SCALE:-full} scale)"
 $BIN/python -m tests.reliability.run --scale "${SCALE:-full}" "$@"

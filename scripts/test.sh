@@ -18,20 +18,9 @@ $BIN/ruff format --check .
 echo "== mypy --strict"
 $BIN/mypy
 
-started=0
-export STREAMAPP_DATA_DIR="${STREAMAPP_TEST_DATA_DIR:-./var/test}"
-if [ -n "${STREAMAPP_TEST_BOOTSTRAP_SERVERS:-}" ]; then
-  export STREAMAPP_KAFKA_BOOTSTRAP_SERVERS="$STREAMAPP_TEST_BOOTSTRAP_SERVERS"
-else
-  export STREAMAPP_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092
-  rm -rf "$STREAMAPP_DATA_DIR"
-  stop_broker() { $BIN/streamapp broker stop >/dev/null || true; }
-  trap stop_broker EXIT
-  echo "== starting the test broker on $STREAMAPP_KAFKA_BOOTSTRAP_SERVERS"
-  $BIN/streamapp broker start
-  started=1
-fi
-export STREAMAPP_TEST_BROKER_STARTED=$started
+source scripts/own-broker.sh
+own_broker 19092 "${STREAMAPP_TEST_DATA_DIR:-./var/test}"
+export STREAMAPP_TEST_BROKER_STARTED=$OWN_BROKER_STARTED
 
 echo "== pytest"
 $BIN/pytest -q -p no:cacheprovider --durations=15 "$@"

@@ -86,13 +86,23 @@ def faust_broker_url(settings: Settings) -> str:
     return ";".join(f"kafka://{h}" for h in hosts)
 
 
+def bulk_store_url() -> str:
+    """The store URL of every table: registered here, before Faust resolves it."""
+    from streamapp.state import bulk_restore
+
+    bulk_restore.register()
+    return f"{bulk_restore.SCHEME}://"
+
+
 def create_app(settings: Settings) -> StreamApp:
     """Build the app for one worker process."""
     worker_data = settings.data_dir / f"worker-{settings.web_port}"
     app = StreamApp(
         settings.app_id,
         broker=faust_broker_url(settings),
-        store="rocksdb://",
+        # Faust's RocksDB store ("rocksdb://", on rocksdict) plus a bulk rebuild from the
+        # changelog before Faust's per-record recovery: see streamapp.state.bulk_restore.
+        store=bulk_store_url(),
         datadir=str(worker_data),
         autodiscover=False,
         web_enabled=True,

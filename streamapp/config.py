@@ -50,6 +50,7 @@ class Settings:
     batch_within_s: float
     window_idle_timeout_s: float
     session_timeout_s: float
+    bulk_restore_min_records: int
     schema_registry_url: str | None
     broker_home: Path
     broker_heap_mb: int
@@ -178,6 +179,12 @@ SETTINGS_SPEC: tuple[Variable, ...] = (
     Variable("window_idle_timeout_s", "10", _positive_float, "idle partition closes windows after"),
     Variable(
         "session_timeout_s", "10", _positive_float, "a dead worker's partitions move after, seconds"
+    ),
+    Variable(
+        "bulk_restore_min_records",
+        "5000",
+        _positive_int,
+        "changelog tails at least this long are restored in bulk before Faust's recovery",
     ),
     Variable("schema_registry_url", "", _optional_text, "Confluent registry; empty: single-object"),
     Variable("broker_home", "~/.cache/streamapp/kafka-3.9.2", _path, "embedded broker jar cache"),

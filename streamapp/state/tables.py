@@ -47,7 +47,8 @@ def raw_topic(rt: Any, name: str) -> Any:
 def create_table(rt: Any, name: str, *, help_: str) -> Any:
     """A changelog-backed RocksDB table of raw bytes, one partition per input partition.
 
-    Registered in ``rt.tables``, so its changelog topic is created with the others.
+    Registered in ``rt.tables``, so its changelog topic is created with the others. Its store is
+    the app's (``rocksdb-bulk://``: Faust's RocksDB store plus :mod:`.bulk_restore`).
     """
     table = rt.app.Table(
         name,

@@ -182,10 +182,16 @@ def test_worker_rebuilds_from_changelog_after_local_state_deleted(workers, deplo
         local = deployment.data_dir / f"worker-{worker.port}"
         assert local.is_dir() and any(local.rglob("*"))
         shutil.rmtree(local)
+        # Every changelog partition goes through the bulk restore (streamapp.state.bulk_restore),
+        # not only the long ones: then Faust's recovery reads the rest, as in production.
+        deployment.extra_env["STREAMAPP_BULK_RESTORE_MIN_RECORDS"] = "1"
         started = time.monotonic()
         worker = workers(port=worker.port)
         wait_exact(reader, [worker.url], workload, timeout_s=150)
         rebuild_s = time.monotonic() - started
+        bulk = [line for line in worker.log_path.read_text().splitlines() if "bulk-restored" in line]
+        assert any("-profiles-changelog" in line for line in bulk), worker.log_tail()
+        assert any("-identities-changelog" in line for line in bulk), worker.log_tail()
         diffs = verify_everywhere(reader, [worker], workload)
         assert not diffs, show(diffs, workload)
         assert local.is_dir()

@@ -189,7 +189,9 @@ def test_worker_rebuilds_from_changelog_after_local_state_deleted(workers, deplo
         worker = workers(port=worker.port)
         wait_exact(reader, [worker.url], workload, timeout_s=150)
         rebuild_s = time.monotonic() - started
-        bulk = [line for line in worker.log_path.read_text().splitlines() if "bulk-restored" in line]
+        bulk = [
+            line for line in worker.log_path.read_text().splitlines() if "bulk-restored" in line
+        ]
         assert any("-profiles-changelog" in line for line in bulk), worker.log_tail()
         assert any("-identities-changelog" in line for line in bulk), worker.log_tail()
         diffs = verify_everywhere(reader, [worker], workload)

@@ -124,13 +124,14 @@ def install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Aggr
             return
         await durable.settle()  # the outbox (pending windows) is durable before the sink
         records = await run.sink.emit(closed)
+        label = f"{aggregate.name}@previous" if run.is_previous else aggregate.name
         for window, record in zip(closed, records, strict=True):
             key = CLOSED_PREFIX + record_key(window.key, window.window.start_ms)
             durable.put(run.table, key, orjson.dumps(record))
             if window.reemit:
-                metrics.window_reemits.labels(aggregate.name).inc()
+                metrics.window_reemits.labels(label).inc()
             else:
-                metrics.window_closes.labels(aggregate.name).inc()
+                metrics.window_closes.labels(label).inc()
         state.confirm_emitted(w.id for w in closed)
         durable.put(run.table, meta_key(partition), orjson.dumps(state.meta_json()))
 

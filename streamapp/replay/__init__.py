@@ -69,7 +69,8 @@ Why nothing is lost or counted twice
       ``streamapp-aggregate-version``) and an owner applies only its own: after a change, the
       partials the old version left unread on ``windows.<name>`` (computed by the old definition,
       from offsets below the cut) are skipped by the new one, which gets those events from the
-      backfill instead.
+      backfill instead. The previous version kept alongside applies exactly the old version's
+      partials (those left unread included) and nothing else.
     * *Nothing closes early.* A holding partition closes nothing, so no backfilled event can be
       late; the done-marker follows every partial of every run of the command on the same
       partition of ``windows.<name>`` (one producer, acks=all, idempotent), so when an owner

@@ -35,6 +35,7 @@ from streamapp.windows.runtime import (
     AggregateRuntime,
     meta_key,
     new_runtime,
+    users_key,
     window_key,
 )
 from streamapp.windows.state import ClosedWindow, LateEvent, PartitionWindows
@@ -110,12 +111,16 @@ def install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Aggr
         metrics.rejected.labels(stage, late_reason).inc()
 
     def persist(run: AggregateRuntime, partition: int, state: PartitionWindows) -> None:
-        changes = state.take_changes()
+        changes = state.take_changes()  # written in the order Changes prescribes
+        for (wid, k), chunk in changes.user_chunks.items():
+            durable.put(run.table, users_key(wid, k), orjson.dumps(chunk))
         for wid, entry in changes.upserts.items():
             durable.put(run.table, window_key(wid), orjson.dumps(entry))
         durable.put(run.table, meta_key(partition), orjson.dumps(changes.meta))
         for wid in changes.deletes:
             durable.delete(run.table, window_key(wid))
+            for k in range(changes.deleted_chunks.get(wid, 0)):
+                durable.delete(run.table, users_key(wid, k))
 
     async def emit(
         run: AggregateRuntime, partition: int, state: PartitionWindows, closed: list[ClosedWindow]

@@ -27,6 +27,7 @@ from streamapp.windows.state import PartitionWindows, WindowId
 
 WINDOW_PREFIX = b"w|"
 CLOSED_PREFIX = b"c|"
+USERS_PREFIX = b"u|"
 FAUST_KEYS = b"__faust"
 
 
@@ -38,6 +39,11 @@ def meta_key(partition: int) -> bytes:
 def window_key(wid: WindowId) -> bytes:
     """The key of an open window's entry."""
     return WINDOW_PREFIX + record_key(wid.key, wid.start_ms)
+
+
+def users_key(wid: WindowId, chunk: int) -> bytes:
+    """The key of chunk record ``chunk`` of an open window's users."""
+    return USERS_PREFIX + record_key(wid.key, wid.start_ms) + f"|{chunk}".encode()
 
 
 def partial_key(key: Sequence[str]) -> bytes:
@@ -137,7 +143,8 @@ class AggregateRuntime:
         entries = [
             orjson.loads(v) for _, v in partition_items(self.table, partition, WINDOW_PREFIX)
         ]
-        state = PartitionWindows.from_parts(self.aggregate, meta, entries, now_ms)
+        chunks = [orjson.loads(v) for _, v in partition_items(self.table, partition, USERS_PREFIX)]
+        state = PartitionWindows.from_parts(self.aggregate, meta, entries, now_ms, chunks)
         if meta is None and self.backfilling:
             state.hold()  # a new partition of a backfilled version: hold until its marker
         return state

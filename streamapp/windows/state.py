@@ -36,7 +36,16 @@ The rules, written down once (ARCHITECTURE.md, "Time and windows"):
   in the meta entry, so a restart keeps holding.
 * **Outbox.** Closing moves a window to ``pending`` (persisted in the meta entry) until the edge
   confirms the sink acknowledged it. Pending windows found at restore may or may not have reached
-  the sink: they are re-sent marked ``reemit``, and the record key makes that an upsert.
+  the sink: they are re-sent marked ``reemit``, and the record key makes that an upsert. A pending
+  window keeps its distinct-user *count*, not its users: only the count reaches the sink.
+* **Users in chunks.** A window's distinct users are not in its entry but in *chunk* records of
+  :data:`USERS_PER_CHUNK` users each, in the order the users first came; a batch writes only the
+  chunks its new users fell into. Why: the entry is rewritten on every batch that touches the
+  window, and with the users inside it grew by ~20 bytes per user: O(users) work per batch and,
+  past ~50,000 users, a changelog record over Kafka's 1 MB limit, which the producer refuses.
+  Chunks are written before the entry, to the same changelog partition, so an entry that
+  survived a crash has every chunk it counts (a restore reads the first ``users`` of them; a
+  chunk written by a batch whose entry was lost is rewritten when the replay reaches it).
 """
 
 from __future__ import annotations
@@ -47,13 +56,19 @@ from typing import Final, NamedTuple
 
 from streamapp.events import JSON, JSONObject
 from streamapp.windows import _json
-from streamapp.windows.accumulator import Accumulator
+from streamapp.windows.accumulator import Accumulator, EventValues
 from streamapp.windows.assign import WindowRange, window_at, windows_for
 from streamapp.windows.combine import Contribution, Partial
 from streamapp.windows.declare import Aggregate
 
-STATE_FORMAT: Final = 2
-"""Version of the persisted layout below; bump it (and migrate) when the layout changes."""
+STATE_FORMAT: Final = 3
+"""Version of the persisted layout below; bump it (and migrate) when the layout changes.
+Format 2 (users inside the window entries) is still read; its entries move to chunks as they are
+next written."""
+READABLE_FORMATS: Final = frozenset({2, STATE_FORMAT})
+
+USERS_PER_CHUNK: Final = 2_000
+"""Users per chunk record: ~40-80 KB with typical ids, well under Kafka's 1 MB record limit."""
 
 
 class OriginPartition(NamedTuple):
@@ -76,6 +91,23 @@ class OpenWindow:
 
     accumulator: Accumulator = field(default_factory=Accumulator)
     applied: dict[OriginPartition, int] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    """The accumulator's users in the order they first came: the content of the chunks."""
+    persisted: int = 0
+    """How many of :attr:`order` the chunks handed out so far hold."""
+
+    def merge(self, other: Accumulator) -> None:
+        """Merge a partial's accumulator, noting its new users in :attr:`order`."""
+        known = self.accumulator.users
+        self.order.extend(user for user in other.users if user not in known)
+        self.accumulator.merge(other)
+
+    def add(self, values: EventValues) -> None:
+        """Add one event, noting its user in :attr:`order` if new."""
+        user = values.user_id
+        if user is not None and user not in self.accumulator.users:
+            self.order.append(user)
+        self.accumulator.add(values)
 
     def fenced(self, origin_partition: OriginPartition | None, offset: int) -> bool:
         """Whether a contribution at this origin was already applied to this window."""
@@ -129,14 +161,17 @@ class Applied:
 class Changes:
     """State writes since the last :meth:`PartitionWindows.take_changes`, as JSON values.
 
-    Write them in this order: ``upserts``, then ``meta``, then ``deletes``. Any prefix that
-    survives a crash then restores a consistent partition: window entries fence themselves, and a
+    Write them in this order: ``user_chunks``, ``upserts``, ``meta``, ``deletes`` (each window's
+    entry, then its ``deleted_chunks`` chunks). Any prefix that survives a crash then restores a
+    consistent partition: an entry's chunks precede it, window entries fence themselves, and a
     window deleted as closed is already pending in the meta written before the delete.
     """
 
     upserts: Mapping[WindowId, JSONObject]
     meta: JSONObject
     deletes: frozenset[WindowId]
+    user_chunks: Mapping[tuple[WindowId, int], JSONObject] = field(default_factory=dict)
+    deleted_chunks: Mapping[WindowId, int] = field(default_factory=dict)
 
 
 class PartitionWindows:
@@ -173,7 +208,7 @@ class PartitionWindows:
         self._max_event_time_ms: int | None = None
         self._last_activity_wall_ms: int | None = None
         self._dirty: set[WindowId] = set()
-        self._deleted: set[WindowId] = set()
+        self._deleted: dict[WindowId, int] = {}  # window -> its number of chunk records
         self._holding = False
 
     @property
@@ -278,7 +313,7 @@ class PartitionWindows:
             highest[op] = max(highest.get(op, -1), c.origin_offset)
         for start, accumulator in partial.windows.items():
             window = self._open_window(WindowId(partial.key, start))
-            window.accumulator.merge(accumulator)
+            window.merge(accumulator)
             for op, offset in highest.items():
                 window.record(op, offset)
 
@@ -301,7 +336,7 @@ class PartitionWindows:
                 if window.fenced(op, c.origin_offset):
                     duplicate = True
                     continue
-                window.accumulator.add(c.values)
+                window.add(c.values)
                 window.record(op, c.origin_offset)
             duplicates += duplicate
             if closed_windows:
@@ -350,7 +385,7 @@ class PartitionWindows:
                 done = ClosedWindow(key, window_at(start, self._window), window.accumulator)
                 self._pending[wid] = done
                 self._dirty.discard(wid)
-                self._deleted.add(wid)
+                self._deleted[wid] = _chunks(len(window.order))
                 closed.append(done)
         return closed
 
@@ -373,9 +408,19 @@ class PartitionWindows:
 
     def take_changes(self) -> Changes:
         """The writes to persist since the last call (see :class:`Changes` for their order)."""
-        upserts = {wid: _window_json(wid, self._open[wid]) for wid in self._dirty}
-        changes = Changes(upserts, self.meta_json(), frozenset(self._deleted))
-        self._dirty, self._deleted = set(), set()
+        chunks: dict[tuple[WindowId, int], JSONObject] = {}
+        upserts: dict[WindowId, JSONObject] = {}
+        for wid in self._dirty:
+            window = self._open[wid]
+            total = len(window.order)
+            if total > window.persisted:  # only the chunks new users fell into
+                for k in range(window.persisted // USERS_PER_CHUNK, _chunks(total)):
+                    chunks[(wid, k)] = _chunk_json(wid, k, window.order)
+                window.persisted = total
+            upserts[wid] = _window_json(wid, window, inline_users=False)
+        deletes = frozenset(self._deleted)
+        changes = Changes(upserts, self.meta_json(), deletes, chunks, dict(self._deleted))
+        self._dirty, self._deleted = set(), {}
         return changes
 
     def meta_json(self) -> JSONObject:
@@ -384,7 +429,11 @@ class PartitionWindows:
             [list(key), op.topic, op.partition, o] for (key, op), o in self._applied.items()
         ]
         pending: list[JSON] = [
-            {"key": list(c.key), "start_ms": c.id.start_ms, "accumulator": c.accumulator.to_json()}
+            {
+                "key": list(c.key),
+                "start_ms": c.id.start_ms,
+                "accumulator": c.accumulator.to_json(users=False),
+            }
             for c in self.pending()
         ]
         return {
@@ -399,9 +448,10 @@ class PartitionWindows:
         }
 
     def to_json(self) -> JSONObject:
-        """The whole partition as one object (tests, small aggregates, debugging)."""
+        """The whole partition as one object, users inline (tests, small aggregates, debugging)."""
         windows: list[JSON] = [
-            _window_json(wid, self._open[wid]) for wid in sorted(self._open, key=_by_start)
+            _window_json(wid, self._open[wid], inline_users=True)
+            for wid in sorted(self._open, key=_by_start)
         ]
         return {"meta": self.meta_json(), "open": windows}
 
@@ -414,9 +464,14 @@ class PartitionWindows:
 
     @classmethod
     def from_parts(
-        cls, aggregate: Aggregate, meta: object, windows: Iterable[object], now_wall_ms: int
+        cls,
+        aggregate: Aggregate,
+        meta: object,
+        windows: Iterable[object],
+        now_wall_ms: int,
+        user_chunks: Iterable[object] = (),
     ) -> PartitionWindows:
-        """Restore from a meta entry (``None`` if never written) and the window entries.
+        """Restore from a meta entry (``None`` if never written), window entries and user chunks.
 
         Window entries that are also pending are stale (their delete did not survive) and are
         dropped and scheduled for deletion. Pending windows come back marked ``reemit``. The idle
@@ -425,11 +480,13 @@ class PartitionWindows:
         state = cls(aggregate)
         if meta is not None:
             state._restore_meta(meta)
+        chunks = _chunks_by_window(user_chunks)
         for entry in windows:
-            wid, window = _window_from_json(entry)
+            wid, stored_users = _entry_id(entry)
             if wid in state._pending:
-                state._deleted.add(wid)
+                state._deleted[wid] = _chunks(stored_users)
                 continue
+            window = _window_from_json(entry, chunks)
             state._open[wid] = window
             state._keys_by_start.setdefault(wid.start_ms, set()).add(wid.key)
         state._last_activity_wall_ms = now_wall_ms if state._max_event_time_ms is not None else None
@@ -438,7 +495,7 @@ class PartitionWindows:
     def _restore_meta(self, data: object) -> None:
         what = "window state meta"
         obj = _json.as_dict(data, what)
-        if obj.get("format") != STATE_FORMAT:
+        if obj.get("format") not in READABLE_FORMATS:
             raise _json.WindowStateDecodeError(what, f"unknown format {obj.get('format')!r}")
         if obj.get("aggregate_version") != self._version:
             found = obj.get("aggregate_version")
@@ -469,24 +526,81 @@ def _by_start(wid: WindowId) -> tuple[int, tuple[str, ...]]:
     return wid.start_ms, wid.key
 
 
-def _window_json(wid: WindowId, window: OpenWindow) -> JSONObject:
+def _chunks(users: int) -> int:
+    """How many chunk records ``users`` users fill."""
+    return -(-users // USERS_PER_CHUNK)
+
+
+def _chunk_json(wid: WindowId, k: int, order: list[str]) -> JSONObject:
+    """Chunk record ``k`` of a window: users ``k * USERS_PER_CHUNK`` on, with its identity."""
+    start = k * USERS_PER_CHUNK
+    users: list[JSON] = list(order[start : start + USERS_PER_CHUNK])
+    return {"key": list(wid.key), "start_ms": wid.start_ms, "chunk": k, "users": users}
+
+
+def _chunks_by_window(records: Iterable[object]) -> dict[WindowId, dict[int, list[str]]]:
+    what = "users chunk"
+    out: dict[WindowId, dict[int, list[str]]] = {}
+    for record in records:
+        obj = _json.as_dict(record, what)
+        key = _json.as_str_tuple(_json.field(obj, "key", what), f"{what}.key")
+        start = _json.as_int(_json.field(obj, "start_ms", what), f"{what}.start_ms")
+        k = _json.as_int(_json.field(obj, "chunk", what), f"{what}.chunk")
+        users = _json.as_str_tuple(_json.field(obj, "users", what), f"{what}.users")
+        out.setdefault(WindowId(key, start), {})[k] = list(users)
+    return out
+
+
+def _window_json(wid: WindowId, window: OpenWindow, *, inline_users: bool) -> JSONObject:
     applied: list[JSON] = [[op.topic, op.partition, o] for op, o in window.applied.items()]
-    return {
+    entry: JSONObject = {
         "key": list(wid.key),
         "start_ms": wid.start_ms,
-        "accumulator": window.accumulator.to_json(),
+        "accumulator": window.accumulator.to_json(users=inline_users),
         "applied": applied,
     }
+    if not inline_users:
+        entry["users"] = len(window.order)  # the first this many users of the chunks
+    return entry
 
 
-def _window_from_json(data: object) -> tuple[WindowId, OpenWindow]:
+def _entry_id(data: object) -> tuple[WindowId, int]:
+    """A window entry's window and how many users it stored (inline or in chunks)."""
     what = "window entry"
     obj = _json.as_dict(data, what)
     key = _json.as_str_tuple(_json.field(obj, "key", what), f"{what}.key")
     start = _json.as_int(_json.field(obj, "start_ms", what), f"{what}.start_ms")
-    window = OpenWindow(Accumulator.from_json(_json.field(obj, "accumulator", what)))
+    if "users" in obj:
+        return WindowId(key, start), _json.as_int(obj["users"], f"{what}.users")
+    accumulator = _json.as_dict(_json.field(obj, "accumulator", what), f"{what}.accumulator")
+    return WindowId(key, start), len(_json.as_list(accumulator.get("users", []), what))
+
+
+def _window_from_json(
+    data: object, chunks: Mapping[WindowId, Mapping[int, list[str]]]
+) -> OpenWindow:
+    """A window entry, with its users from ``chunks`` (format 3) or inline (format 2)."""
+    what = "window entry"
+    wid, _ = _entry_id(data)
+    obj = _json.as_dict(data, what)
+    accumulator = Accumulator.from_json(_json.field(obj, "accumulator", what))
+    window = OpenWindow(accumulator)
+    if "users" in obj:  # format 3: the users are in chunk records
+        stored = _json.as_int(obj["users"], f"{what}.users")
+        mine = chunks.get(wid, {})
+        order: list[str] = []
+        for k in range(_chunks(stored)):
+            if k not in mine:
+                raise _json.WindowStateDecodeError(what, f"users chunk {k} of {wid} is missing")
+            order.extend(mine[k])
+        window.order = order[:stored]
+        window.persisted = stored
+        accumulator.users = set(window.order)
+        accumulator.known_distinct = None
+    else:  # format 2 (or to_json): users inline; the next write moves them to chunks
+        window.order = list(accumulator.users)
     for item in _json.as_list(obj.get("applied", []), f"{what}.applied"):
         topic, partition, offset = _json.as_list(item, f"{what}.applied")
         op = OriginPartition(_json.as_str(topic, what), _json.as_int(partition, what))
         window.applied[op] = _json.as_int(offset, what)
-    return WindowId(key, start), window
+    return window

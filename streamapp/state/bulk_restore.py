@@ -66,7 +66,23 @@ class BulkRestoringStore(Store):
         if mine:
             app: Any = self.app  # a StreamApp, which carries the runtime
             least = int(app.runtime.settings.bulk_restore_min_records)
-            await restore(self, mine, bootstrap_of(self.app), min_records=least)
+            await restore_or_leave_to_faust(self, mine, bootstrap_of(self.app), least)
+
+
+async def restore_or_leave_to_faust(
+    store: Any, tps: Iterable[Any], bootstrap: str, min_records: int
+) -> int:
+    """:func:`restore`, but a failure only logs: Faust's own recovery then does all the work.
+
+    Safe to fall back at any point: a partition's persisted offset moves only after all of it
+    was written, and Faust applying a prefix of the changelog again, in order, ends at the same
+    state.
+    """
+    try:
+        return await restore(store, tps, bootstrap, min_records=min_records)
+    except Exception:
+        log.warning("bulk restore failed; Faust's recovery reads the changelogs", exc_info=True)
+        return 0
 
 
 async def restore(store: Any, tps: Iterable[Any], bootstrap: str, *, min_records: int) -> int:

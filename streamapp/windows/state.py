@@ -162,16 +162,22 @@ class Changes:
     """State writes since the last :meth:`PartitionWindows.take_changes`, as JSON values.
 
     Write them in this order: ``user_chunks``, ``upserts``, ``meta``, ``deletes`` (each window's
-    entry, then its ``deleted_chunks`` chunks). Any prefix that survives a crash then restores a
-    consistent partition: an entry's chunks precede it, window entries fence themselves, and a
-    window deleted as closed is already pending in the meta written before the delete.
+    entry, then its ``deleted_chunks[window]`` chunks). Any prefix that survives a crash then
+    restores a consistent partition: an entry's chunks precede it, window entries fence
+    themselves, and a window deleted as closed is already pending in the meta written before the
+    delete.
     """
 
     upserts: Mapping[WindowId, JSONObject]
     meta: JSONObject
-    deletes: frozenset[WindowId]
     user_chunks: Mapping[tuple[WindowId, int], JSONObject] = field(default_factory=dict)
     deleted_chunks: Mapping[WindowId, int] = field(default_factory=dict)
+    """Per deleted window, how many chunk records it had."""
+
+    @property
+    def deletes(self) -> frozenset[WindowId]:
+        """The windows whose entries to delete."""
+        return frozenset(self.deleted_chunks)
 
 
 class PartitionWindows:
@@ -418,8 +424,7 @@ class PartitionWindows:
                     chunks[(wid, k)] = _chunk_json(wid, k, window.order)
                 window.persisted = total
             upserts[wid] = _window_json(wid, window, inline_users=False)
-        deletes = frozenset(self._deleted)
-        changes = Changes(upserts, self.meta_json(), deletes, chunks, dict(self._deleted))
+        changes = Changes(upserts, self.meta_json(), chunks, dict(self._deleted))
         self._dirty, self._deleted = set(), {}
         return changes
 
@@ -486,7 +491,7 @@ class PartitionWindows:
             if wid in state._pending:
                 state._deleted[wid] = _chunks(stored_users)
                 continue
-            window = _window_from_json(entry, chunks)
+            window = _window_from_json(entry, wid, stored_users, chunks)
             state._open[wid] = window
             state._keys_by_start.setdefault(wid.start_ms, set()).add(wid.key)
         state._last_activity_wall_ms = now_wall_ms if state._max_event_time_ms is not None else None
@@ -577,16 +582,17 @@ def _entry_id(data: object) -> tuple[WindowId, int]:
 
 
 def _window_from_json(
-    data: object, chunks: Mapping[WindowId, Mapping[int, list[str]]]
+    data: object, wid: WindowId, stored: int, chunks: Mapping[WindowId, Mapping[int, list[str]]]
 ) -> OpenWindow:
-    """A window entry, with its users from ``chunks`` (format 3) or inline (format 2)."""
+    """The entry of ``wid`` with its users: from ``chunks`` (format 3), or inline (format 2).
+
+    ``wid`` and ``stored`` (how many users it names) come from :func:`_entry_id`.
+    """
     what = "window entry"
-    wid, _ = _entry_id(data)
     obj = _json.as_dict(data, what)
     accumulator = Accumulator.from_json(_json.field(obj, "accumulator", what))
     window = OpenWindow(accumulator)
     if "users" in obj:  # format 3: the users are in chunk records
-        stored = _json.as_int(obj["users"], f"{what}.users")
         mine = chunks.get(wid, {})
         order: list[str] = []
         for k in range(_chunks(stored)):

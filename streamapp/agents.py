@@ -24,6 +24,7 @@ from typing import Any
 from streamapp.errors import DeadLetterLimitExceeded
 from streamapp.events import Origin
 from streamapp.observability.trace import BatchTracer
+from streamapp.packed import Item, PackedRecordCorrupt, unpack
 from streamapp.state.durable import Evicted, settle, tracked_writes
 from streamapp.state.gap_fill import FilledEvent, GapFiller
 from streamapp.state.in_order import OrderGuard
@@ -117,6 +118,47 @@ async def run_batches(
                 event.ack()
             else:
                 await stream.ack(event)
+
+
+def unpack_all(events: Sequence[Any]) -> list[Item]:
+    """The items of a partition's events, in order.
+
+    A record marked packed that does not decode becomes one item of its whole bytes: the stage
+    then dead-letters it as undecodable, like any record it cannot read.
+    """
+    items: list[Item] = []
+    for event in events:
+        try:
+            items.extend(unpack(event))
+        except PackedRecordCorrupt:
+            msg = event.message
+            where = (msg.topic, msg.partition, msg.offset)
+            log.warning("undecodable packed record at %s/%s/%s", *where)
+            headers = [(k, v) for k, v in msg.headers or () if k != Header.ITEMS]
+            items.append(Item(*where, 0, msg.key, msg.value, headers, msg.timestamp))
+    return items
+
+
+class OutputNumbering:
+    """The origin index of each output: numbered from 0 per input record, across its items.
+
+    The replay fence needs it unique per input record (:mod:`streamapp.state.fence`): two items
+    of one packed record may both send to the same partition.
+    """
+
+    __slots__ = ("_next", "_offset")
+
+    def __init__(self) -> None:
+        self._offset = -1
+        self._next = 0
+
+    def next(self, offset: int) -> int:
+        """The index of the next output sent for the input record at ``offset``."""
+        if offset != self._offset:
+            self._offset, self._next = offset, 0
+        index = self._next
+        self._next += 1
+        return index
 
 
 def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> bytes | None:
@@ -218,6 +260,9 @@ def declare_partitioned_agent(
 ) -> None:
     """Like :func:`declare_agent`, but ``handle_partition`` gets one input partition at a time.
 
+    It gets the partition's events as :class:`~streamapp.packed.Item` values, in order: a packed
+    record's items one by one, any other record as one item (:mod:`streamapp.packed`).
+
     It runs inside that partition's event context, so its table reads and writes go to the
     partition's store and changelog partition (see :mod:`streamapp.state.tables`).
 
@@ -239,9 +284,10 @@ def declare_partitioned_agent(
 
     async def handle(batch: Sequence[Any]) -> None:
         for events in by_partition(batch).values():
+            items = unpack_all(events)
             with partition_context(events[-1]):
                 for _, handle_one in stages:
-                    await handle_one(events)
+                    await handle_one(items)
 
     declare_agent(rt, source, stage=stage, handle=handle)
 

@@ -78,6 +78,8 @@ class Header:
     """On a partial (``windows.<name>``): the version of the definition that computed it. An
     owner applies only its own version's partials: after a change, partials the old version
     left unread must not count in the new one (they were computed by another definition)."""
+    ITEMS: Final = "streamapp-items"
+    """On a packed record (:mod:`streamapp.packed`): how many events it holds."""
     RETRY_OF: Final = "streamapp-retry-of"
     """On a copy ``dlq retry`` sent: the letter it copies, ``<dlq partition>:<dlq offset>``."""
 

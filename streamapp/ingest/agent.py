@@ -3,9 +3,10 @@
 Reads any producer's Segment JSON from the user-facing topic (the HTTP endpoint writes there too),
 validates it with the pure :mod:`streamapp.ingest.validate`, and forwards the normalised event keyed
 by its identity key, whatever key the producer used, with the correlation id and the record's
-origin (topic, partition, offset) in headers. A rejected record goes to the DLQ with its original
-bytes. Stateless: the identify stage fences the duplicates a replay of this stage produces, by
-the origin coordinates.
+origin (topic, partition, offset) in headers. Forwarded events are packed, one record per
+destination partition per batch (:mod:`streamapp.packed`), each item with its own key and
+headers. A rejected record goes to the DLQ with its original bytes. Stateless: the identify stage
+fences the duplicates a replay of this stage produces, by the origin coordinates.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from streamapp.dlq.letters import dead_letter
 from streamapp.events import Event, Origin, Rejection
 from streamapp.ingest.validate import decode_record
 from streamapp.observability.trace import sampled, trace_line
+from streamapp.packed import Packer
 from streamapp.state.tables import raw_topic
 from streamapp.topics import Header
 
@@ -44,6 +46,7 @@ def install(rt: Runtime) -> None:
         started = time.perf_counter()
         traced: list[tuple[str, int | None, Rejection | None]] = []
         forwarded = 0
+        packer = Packer(settings.topic_partitions)
         for fevent in batch:
             msg = fevent.message
             origin = Origin(msg.topic, msg.partition, msg.offset)
@@ -89,18 +92,13 @@ def install(rt: Runtime) -> None:
             ingest = header(msg.headers, Header.INGEST)
             if ingest is not None:
                 headers.append((Header.INGEST, ingest))
-            await producer.send(
-                names.events_identify,
-                result.identity_key.encode(),
-                orjson.dumps(result.body),
-                None,
-                None,
-                headers,
-            )
+            packer.add(result.identity_key.encode(), orjson.dumps(result.body), headers)
             forwarded += 1
             metrics.accepted.labels("kafka" if ingest is None else ingest.decode()).inc()
             if sampled(cid, settings.trace_sample_rate):
                 traced.append((cid, result.event_time_ms, None))
+        for partition, value, packed_headers in packer.drain():
+            await producer.send(names.events_identify, None, value, partition, None, packed_headers)
         metrics.stage_events.labels(STAGE).inc(len(batch))
         metrics.produced.labels(names.events_identify).inc(forwarded)
         per_event_s = (time.perf_counter() - started) / max(1, len(batch))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamapp.agents import (
+    OutputNumbering,
     declare_partitioned_agent,
     header,
     send_traces,
@@ -78,10 +79,11 @@ def install(rt: Runtime) -> None:
         partition = events[0].message.partition
         batch = FencedBatch(table, partition)
         state = batch.state
+        numbering = OutputNumbering()
         tracer = stage_tracer(rt, STAGE, names.events_identified)
         for fevent in events:
             msg = fevent.message
-            own = Position(msg.offset, 0)
+            own = Position(msg.offset, msg.item)
             verdict = batch.judge(msg)
             if verdict is Verdict.UPSTREAM_DUPLICATE:
                 metrics.replays_skipped.labels(STAGE).inc()
@@ -108,7 +110,8 @@ def install(rt: Runtime) -> None:
                 state.put(key_bytes, step.state.to_bytes())
             if fresh and step.outcome.value == "identity_conflict":
                 metrics.identity_conflicts.inc()
-            for index, output in enumerate(step.outputs):
+            for output in step.outputs:
+                index = numbering.next(msg.offset)
                 headers = stamp(cid, msg.topic, partition, msg.offset, index)
                 if isinstance(output, Forward):
                     headers.append((Header.KIND, kind.value.encode()))

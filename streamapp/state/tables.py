@@ -150,11 +150,11 @@ class FencedBatch:
         self.fence = Fence(Progress.from_bytes(stored) if stored is not None else None)
 
     def judge(self, message: Any) -> Verdict:
-        """The fence's verdict on one record (own offset, origin from its headers)."""
+        """The fence's verdict on one item (own ``(offset, item)``, origin from its headers)."""
         from streamapp.agents import origin_of
 
         origin, origin_index = origin_of(message.headers)
-        return self.fence.judge(Position(message.offset, 0), origin, origin_index)
+        return self.fence.judge(Position(message.offset, message.item), origin, origin_index)
 
     def commit(self) -> None:
         """Write the batch's values, then the progress value."""

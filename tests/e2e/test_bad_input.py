@@ -17,7 +17,7 @@ from collections import Counter
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.kafka import produce, read_all
+from tests.support.kafka import produce, read_all, unpacked
 from tests.support.workers import Deployment, Worker
 
 
@@ -253,7 +253,9 @@ def test_bad_kafka_records_are_dead_lettered_byte_for_byte(workers, deployment: 
         assert int(letter.headers["streamapp-failed-at"]) > 0
         assert letter.headers["streamapp-detail"]
 
-    forwarded = asyncio.run(read_all(deployment.bootstrap, deployment.topic("events.identify")))
+    forwarded = unpacked(
+        asyncio.run(read_all(deployment.bootstrap, deployment.topic("events.identify")))
+    )
     assert len(forwarded) == 20
     assert {r.key for r in forwarded} == {b"u"}  # re-keyed by identity key, whatever was sent
 

@@ -79,3 +79,26 @@ async def read_all(bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> li
         return out
     finally:
         await consumer.stop()
+
+
+def unpacked(records: Iterable[Record]) -> list[Record]:
+    """The events of records read from an internal topic: a packed record's items one by one."""
+    from types import SimpleNamespace
+
+    from streamapp.packed import unpack
+
+    out: list[Record] = []
+    for r in records:
+        message = SimpleNamespace(
+            topic=r.topic,
+            partition=r.partition,
+            offset=r.offset,
+            key=r.key,
+            value=r.value,
+            headers=list(r.headers.items()),
+            timestamp=0.0,
+        )
+        for item in unpack(SimpleNamespace(message=message)):
+            headers = dict(item.headers)
+            out.append(Record(r.topic, r.partition, r.offset, item.key, item.value, headers))
+    return out

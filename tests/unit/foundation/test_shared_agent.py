@@ -38,7 +38,16 @@ class Topic:
 
 class Event:  # weak-referenceable, as Faust's events are (the partition context needs that)
     def __init__(self, partition: int, offset: int) -> None:
-        self.message = SimpleNamespace(partition=partition, offset=offset, tp=("t", partition))
+        self.message = SimpleNamespace(
+            topic="t",
+            partition=partition,
+            offset=offset,
+            tp=("t", partition),
+            key=b"k",
+            value=b"{}",
+            headers=[],
+            timestamp=1.5,
+        )
 
 
 def event(partition: int, offset: int) -> Any:

@@ -1,0 +1,183 @@
+"""Packed records: many events in one Kafka record on an internal topic (a micro-batch).
+
+Why: inside a worker every Kafka record costs about 60-100 µs of Python in Faust's consumer path
+(a task per record in its fetch loop, the conductor, the stream's event, the ack) and in its
+producer, whatever the record holds. The stage work for one event is about as much. So a stage
+that forwards events one per record spends half its time on records, not events. The validate
+stage therefore sends ``events.identify`` one record per destination partition per batch, and
+the identify stage reads each record's items back as if they had been records.
+
+What a reader sees: :func:`unpack` turns a Faust event into :class:`Item` values that look like
+the record they replace (topic, partition, offset, key, value, headers) plus ``item``, the index
+inside the record. The replay fence's positions are ``(offset, item)`` already
+(:mod:`streamapp.state.fence`), so a stage's own positions stay strictly increasing. A record
+that is not packed (a ``dlq retry`` copy, a record some other producer wrote) is one item with
+index 0: both kinds can share a topic.
+
+Routing: an item goes to the partition Kafka's default partitioner gives its key (murmur2), the
+partition it would have reached as a record of its own, so a retried single record and the
+packed items of the same key meet the same table partition.
+
+Bytes of a packed record (header ``streamapp-items`` holds the item count)::
+
+    4-byte big-endian length n | n bytes of JSON [[key, [[header, value], ...], size], ...]
+                               | the item values, concatenated, ``size`` bytes each
+
+Keys and header values are written as Latin-1 strings, which maps every byte to one code point:
+any bytes survive the JSON round trip unchanged.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Final
+
+import orjson
+
+from streamapp.ops.kafka import partition_for_key
+from streamapp.topics import Header
+
+MAX_PACKED_BYTES: Final = 256 * 1024
+"""A packed record is closed at this many value bytes: well under Kafka's 1 MiB record limit
+(``max.message.bytes``, the producer's ``max_request_size``) whatever the batch size, and small
+enough that a fetch of a few records still spreads over partitions."""
+
+_LENGTH: Final = struct.Struct(">I")
+_ITEMS: Final = Header.ITEMS
+
+
+class PackedRecordCorrupt(ValueError):
+    """A record marked packed whose bytes do not decode: the caller dead-letters it whole."""
+
+
+@dataclass(slots=True)
+class Item:
+    """One event of a (possibly packed) record, in the shape of a Faust ``ConsumerMessage``.
+
+    ``message`` is the item itself, so code written for Faust events (``event.message.offset``)
+    reads items unchanged.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    item: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    timestamp: float
+    """The record's timestamp, seconds (as Faust gives it): all items of a record share it."""
+
+    @property
+    def message(self) -> Item:
+        """The item (it is its own message)."""
+        return self
+
+
+def is_packed(headers: Sequence[tuple[str, bytes]] | None) -> bool:
+    """Whether a record's headers mark it packed."""
+    return any(name == _ITEMS for name, _ in headers or ())
+
+
+def unpack(event: Any) -> list[Item]:
+    """The items of one Faust event's record, in order (one item for a record not packed).
+
+    Raises :class:`PackedRecordCorrupt` when a packed record does not decode.
+    """
+    msg = event.message
+    headers = list(msg.headers or ())
+    if not is_packed(headers):
+        return [
+            Item(
+                msg.topic, msg.partition, msg.offset, 0, msg.key, msg.value, headers, msg.timestamp
+            )
+        ]
+    return list(_items(msg))
+
+
+def _items(msg: Any) -> Iterator[Item]:
+    raw: bytes = msg.value or b""
+    try:
+        (n,) = _LENGTH.unpack_from(raw, 0)
+        meta = orjson.loads(raw[4 : 4 + n])
+        at = 4 + n
+        topic, partition, offset, timestamp = msg.topic, msg.partition, msg.offset, msg.timestamp
+        for index, (key, hdrs, size) in enumerate(meta):
+            value = raw[at : at + size]
+            if len(value) != size:
+                raise PackedRecordCorrupt("an item runs past the end of the record")
+            at += size
+            yield Item(
+                topic,
+                partition,
+                offset,
+                index,
+                key.encode("latin-1") if key is not None else None,
+                value,
+                [(h, v.encode("latin-1")) for h, v in hdrs],
+                timestamp,
+            )
+    except PackedRecordCorrupt:
+        raise
+    except (struct.error, orjson.JSONDecodeError, ValueError, TypeError) as exc:
+        raise PackedRecordCorrupt(f"packed record does not decode: {exc}") from exc
+
+
+@lru_cache(maxsize=65_536)
+def _partition(key: bytes, partitions: int) -> int:
+    return partition_for_key(key, partitions)
+
+
+@dataclass(slots=True)
+class _Open:
+    meta: list[list[Any]] = field(default_factory=list)
+    values: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+
+class Packer:
+    """Collects a batch's outputs per destination partition; :meth:`drain` gives the records.
+
+    Items keep their order per partition (the order :meth:`add` saw them), which is the order the
+    replay fence relies on (upstream order, F4 in :mod:`streamapp.state.fence`).
+    """
+
+    __slots__ = ("_done", "_open", "_partitions")
+
+    def __init__(self, partitions: int) -> None:
+        self._partitions = partitions
+        self._open: dict[int, _Open] = {}
+        self._done: list[tuple[int, bytes, list[tuple[str, bytes]]]] = []
+
+    def add(self, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]]) -> None:
+        """Add one event bound for the partition of ``key``."""
+        partition = _partition(key, self._partitions)
+        box = self._open.get(partition)
+        if box is None:
+            box = self._open[partition] = _Open()
+        elif box.size + len(value) > MAX_PACKED_BYTES:
+            self._close(partition, box)
+            box = self._open[partition] = _Open()
+        box.meta.append(
+            [key.decode("latin-1"), [[h, v.decode("latin-1")] for h, v in headers], len(value)]
+        )
+        box.values.append(value)
+        box.size += len(value)
+
+    def drain(self) -> list[tuple[int, bytes, list[tuple[str, bytes]]]]:
+        """Every packed record ``(partition, value, headers)``, oldest first; the packer empties."""
+        for partition, box in self._open.items():
+            self._close(partition, box)
+        self._open.clear()
+        done, self._done = self._done, []
+        return done
+
+    def _close(self, partition: int, box: _Open) -> None:
+        if not box.meta:
+            return
+        meta = orjson.dumps(box.meta)
+        value = b"".join((_LENGTH.pack(len(meta)), meta, *box.values))
+        self._done.append((partition, value, [(_ITEMS, str(len(box.meta)).encode())]))

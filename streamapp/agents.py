@@ -24,7 +24,7 @@ from typing import Any
 from streamapp.errors import DeadLetterLimitExceeded
 from streamapp.events import Origin
 from streamapp.observability.trace import BatchTracer
-from streamapp.packed import Item, PackedRecordCorrupt, unpack
+from streamapp.packed import Item, unpack_or_whole
 from streamapp.state.durable import Evicted, settle, tracked_writes
 from streamapp.state.gap_fill import FilledEvent, GapFiller
 from streamapp.state.in_order import OrderGuard
@@ -121,21 +121,10 @@ async def run_batches(
 
 
 def unpack_all(events: Sequence[Any]) -> list[Item]:
-    """The items of a partition's events, in order.
-
-    A record marked packed that does not decode becomes one item of its whole bytes: the stage
-    then dead-letters it as undecodable, like any record it cannot read.
-    """
+    """The items of a partition's events, in order (:func:`streamapp.packed.unpack_or_whole`)."""
     items: list[Item] = []
     for event in events:
-        try:
-            items.extend(unpack(event))
-        except PackedRecordCorrupt:
-            msg = event.message
-            where = (msg.topic, msg.partition, msg.offset)
-            log.warning("undecodable packed record at %s/%s/%s", *where)
-            headers = [(k, v) for k, v in msg.headers or () if k != Header.ITEMS]
-            items.append(Item(*where, 0, msg.key, msg.value, headers, msg.timestamp))
+        items.extend(unpack_or_whole(event.message))
     return items
 
 

@@ -29,6 +29,7 @@ any bytes survive the JSON round trip unchanged.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,13 +41,26 @@ import orjson
 from streamapp.ops.kafka import partition_for_key
 from streamapp.topics import Header
 
+log = logging.getLogger(__name__)
+
 MAX_PACKED_BYTES: Final = 256 * 1024
 """A packed record is closed at this many value bytes: well under Kafka's 1 MiB record limit
 (``max.message.bytes``, the producer's ``max_request_size``) whatever the batch size, and small
 enough that a fetch of a few records still spreads over partitions."""
 
+MAX_PACKED_ITEMS: Final = 65_536
+"""A packed record is closed at this many items too (tiny values would otherwise make many)."""
+
+ITEM_BITS: Final = 20
+"""Bits of an item index in an :func:`ordinal`; more than :data:`MAX_PACKED_ITEMS` needs."""
+
 _LENGTH: Final = struct.Struct(">I")
 _ITEMS: Final = Header.ITEMS
+
+
+def ordinal(offset: int, item: int) -> int:
+    """``(offset, item)`` as one int with the same order: for fences that keep one number."""
+    return (offset << ITEM_BITS) | item
 
 
 class PackedRecordCorrupt(ValueError):
@@ -87,7 +101,11 @@ def unpack(event: Any) -> list[Item]:
 
     Raises :class:`PackedRecordCorrupt` when a packed record does not decode.
     """
-    msg = event.message
+    return unpack_message(event.message)
+
+
+def unpack_message(msg: Any) -> list[Item]:
+    """The items of one record (a Faust message or an aiokafka ``ConsumerRecord``), in order."""
     headers = list(msg.headers or ())
     if not is_packed(headers):
         return [
@@ -96,6 +114,21 @@ def unpack(event: Any) -> list[Item]:
             )
         ]
     return list(_items(msg))
+
+
+def unpack_or_whole(msg: Any) -> list[Item]:
+    """Like :func:`unpack_message`, but a packed record that does not decode is one item.
+
+    That item has the record's whole bytes and no packed mark: the reader then treats it as any
+    record it cannot read (a stage dead-letters it), never as a reason to stop.
+    """
+    try:
+        return unpack_message(msg)
+    except PackedRecordCorrupt:
+        where = (msg.topic, msg.partition, msg.offset)
+        log.warning("undecodable packed record at %s/%s/%s", *where)
+        headers = [(k, v) for k, v in msg.headers or () if k != _ITEMS]
+        return [Item(*where, 0, msg.key, msg.value, headers, msg.timestamp)]
 
 
 def _items(msg: Any) -> Iterator[Item]:
@@ -158,7 +191,7 @@ class Packer:
         box = self._open.get(partition)
         if box is None:
             box = self._open[partition] = _Open()
-        elif box.size + len(value) > MAX_PACKED_BYTES:
+        elif box.size + len(value) > MAX_PACKED_BYTES or len(box.meta) >= MAX_PACKED_ITEMS:
             self._close(partition, box)
             box = self._open[partition] = _Open()
         box.meta.append(

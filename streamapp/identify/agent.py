@@ -1,10 +1,11 @@
 """Stage ② identify: ``events.identify`` -> ``events.identified`` keyed by canonical user id.
 
 The Faust edge of :mod:`streamapp.identify.stage`: per input partition of a batch it judges each
-record with the replay fence, reads the binding and dedupe entry it needs (batch working set
-first, then the ``identities`` table), calls the pure stage, sends its outputs stamped with this
-stage's own coordinates, and writes the batch's values and then the progress value, last, to the
-same changelog partition (the protocol in :mod:`streamapp.state.fence`).
+event (an item of a packed record, :mod:`streamapp.packed`) with the replay fence, reads the
+binding and dedupe entry it needs (batch working set first, then the ``identities`` table), calls
+the pure stage, sends its outputs stamped with this stage's own coordinates (packed, one record
+per destination partition, in order), and writes the batch's values and then the progress value,
+last, to the same changelog partition (the protocol in :mod:`streamapp.state.fence`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from streamapp.identify.resolve import Outcome, SendHandoff, binding_subject
 from streamapp.identify.stage import identify
 from streamapp.identify.sweep import sweep
 from streamapp.ingest.normalised import event_from_normalised
+from streamapp.packed import Packer
 from streamapp.profiles.messages import Kind
 from streamapp.state import durable
 from streamapp.state.fence import Position, Verdict
@@ -83,6 +85,7 @@ def install(rt: Runtime) -> None:
         batch = FencedBatch(table, partition)
         state = batch.state
         numbering = OutputNumbering()
+        packer = Packer(settings.topic_partitions)
         tracer = stage_tracer(rt, STAGE, names.events_identify)
         for fevent in events:
             msg = fevent.message
@@ -136,9 +139,7 @@ def install(rt: Runtime) -> None:
                     value = output.handoff.to_bytes()
                 else:
                     value = msg.value
-                await producer.send(
-                    names.events_identified, output.key.encode(), value, None, None, headers
-                )
+                packer.add(output.key.encode(), value, headers)
             tracer.note(
                 cid.decode("utf-8", "replace"),
                 event.event_time_ms,
@@ -151,6 +152,8 @@ def install(rt: Runtime) -> None:
                     "offset": msg.offset,
                 },
             )
+        for to, value, packed_headers in packer.drain():
+            await producer.send(names.events_identified, None, value, to, None, packed_headers)
         batch.commit()
         expire_dedupe_entries(partition)
         metrics.stage_events.labels(STAGE).inc(len(events))

@@ -53,11 +53,13 @@ class PartitionBackfill:
         key: bytes | None,
         value: bytes | None,
         headers: Sequence[tuple[str, bytes]] | None,
+        item: int = 0,
     ) -> None:
-        """One record of the partition (offsets increasing)."""
+        """One event of the partition (``(offset, item)`` increasing; see :mod:`..packed`)."""
         self.tally.read += 1
         origin, index = origin_of(headers)
-        if self._fence.judge(Position(offset, 0), origin, index) is Verdict.UPSTREAM_DUPLICATE:
+        own = Position(offset, item)
+        if self._fence.judge(own, origin, index) is Verdict.UPSTREAM_DUPLICATE:
             self.tally.copies += 1
             return
         event = counted_event(headers, value)
@@ -70,6 +72,7 @@ class PartitionBackfill:
             size_bytes=len(value or b""),
             origin=Origin(self._origin_topic, self._partition, offset),
             user_id=(key or b"").decode("utf-8", "replace"),
+            origin_item=item,
         )
         self.tally.counted += added == "added"
 

@@ -23,6 +23,7 @@ from streamapp import provision
 from streamapp.config import Settings
 from streamapp.ops.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, FAILURES, Output
 from streamapp.ops.kafka import Kafka, partition_for_key
+from streamapp.packed import unpack_or_whole
 from streamapp.replay.backfill import PartitionBackfill, Tally
 from streamapp.replay.control import (
     BACKFILL_DONE,
@@ -253,7 +254,8 @@ async def _backfill(
                 for m in messages:
                     if m.offset >= stop:
                         break
-                    core.add(m.offset, m.key, m.value, m.headers)
+                    for i in unpack_or_whole(m):
+                        core.add(i.offset, i.key, i.value, i.headers, i.item)
                     done += 1
                 partials = core.drain()
                 futures += await _send(

@@ -160,7 +160,12 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
                 if msg.offset < cut:
                     continue  # below the cut: the backfill's part (streamapp.replay)
                 combiner.add(
-                    event, correlation_id=cid, size_bytes=len(value), origin=own, user_id=user
+                    event,
+                    correlation_id=cid,
+                    size_bytes=len(value),
+                    origin=own,
+                    user_id=user,
+                    origin_item=msg.item,
                 )
         producer = app.producer
         for agg, combiner in zip(fed, combiners, strict=True):

@@ -24,6 +24,7 @@ from typing import Final
 import orjson
 
 from streamapp.events import JSON, Event, JSONObject, Origin
+from streamapp.packed import ordinal
 from streamapp.windows import _json
 from streamapp.windows.accumulator import Accumulator, EventValues
 from streamapp.windows.assign import windows_for
@@ -38,10 +39,11 @@ DEFAULT_MAX_PARTIAL_BYTES: Final = 512 * 1024
 class Contribution:
     """One event inside a partial: enough to fence a replay and to report it late.
 
-    ``origin`` is where the event was read (``events.identified`` partition and offset); ``None``
-    disables fencing for it (tests, backfills from files). ``body_json`` is the event's body as
-    JSON text, kept as text so the owning partition never parses it unless the event is late
-    (then it is the dead letter's value).
+    ``origin`` is where the event was read (``events.identified`` partition and offset) and
+    ``origin_item`` its index inside that record (:mod:`streamapp.packed`); ``None`` disables
+    fencing for it (tests, backfills from files). ``body_json`` is the event's body as JSON text,
+    kept as text so the owning partition never parses it unless the event is late (then it is the
+    dead letter's value).
     """
 
     correlation_id: str
@@ -49,15 +51,27 @@ class Contribution:
     values: EventValues
     origin: Origin | None
     body_json: str
+    origin_item: int = 0
 
     @property
-    def origin_offset(self) -> int:
-        """The origin offset, or -1 without an origin (then nothing is fenced)."""
-        return -1 if self.origin is None else self.origin.offset
+    def origin_position(self) -> int:
+        """Where in its origin partition the event was read, as one number that orders events.
+
+        ``(offset, item)`` packed in an int (:func:`streamapp.packed.ordinal`); -1 without an
+        origin (then nothing is fenced).
+        """
+        return -1 if self.origin is None else ordinal(self.origin.offset, self.origin_item)
 
     def to_json(self) -> JSON:
-        """A compact array (one per event, so field names would dominate the partial's size)."""
-        origin: JSON = None if self.origin is None else list(self.origin)
+        """A compact array (one per event, so field names would dominate the partial's size).
+
+        The origin is ``[topic, partition, offset]``, plus the item when it is not 0.
+        """
+        origin: JSON = None
+        if self.origin is not None:
+            origin = list(self.origin)
+            if self.origin_item:
+                origin.append(self.origin_item)
         numbers: JSON = dict(self.values.numbers)
         return [
             self.correlation_id,
@@ -89,18 +103,22 @@ class Contribution:
             },
             user,
         )
-        return cls(cid, event_time_ms, values, _origin_from_json(raw_origin), body_json)
+        origin, item = _origin_from_json(raw_origin)
+        return cls(cid, event_time_ms, values, origin, body_json, item)
 
 
-def _origin_from_json(data: object) -> Origin | None:
+def _origin_from_json(data: object) -> tuple[Origin | None, int]:
     if data is None:
-        return None
-    topic, partition, offset = _json.as_list(data, "contribution origin")
-    return Origin(
-        _json.as_str(topic, "origin topic"),
-        _json.as_int(partition, "origin partition"),
-        _json.as_int(offset, "origin offset"),
+        return None, 0
+    parts = _json.as_list(data, "contribution origin")
+    if len(parts) not in (3, 4):
+        raise _json.WindowStateDecodeError("contribution origin", "expected 3 or 4 members")
+    origin = Origin(
+        _json.as_str(parts[0], "origin topic"),
+        _json.as_int(parts[1], "origin partition"),
+        _json.as_int(parts[2], "origin offset"),
     )
+    return origin, _json.as_int(parts[3], "origin item") if len(parts) == 4 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +245,7 @@ class Combiner:
         size_bytes: int,
         origin: Origin | None = None,
         user_id: str | None = None,
+        origin_item: int = 0,
     ) -> Outcome:
         """Fold ``event`` into its key's partial.
 
@@ -235,6 +254,7 @@ class Combiner:
             correlation_id: Carried to the late report, so the event can be traced.
             size_bytes: Size of the record the event was read from; bounds a partial's size.
             origin: Where it was read, for replay fencing on the owning partition.
+            origin_item: Its index inside the record read there (:mod:`streamapp.packed`).
             user_id: The canonical user id, for ``DistinctUsers``.
 
         Returns:
@@ -252,7 +272,9 @@ class Combiner:
             building.windows.setdefault(window.start_ms, Accumulator()).add(values)
         body_json = orjson.dumps(event.body).decode()
         building.contributions.append(
-            Contribution(correlation_id, event.event_time_ms, values, origin, body_json)
+            Contribution(
+                correlation_id, event.event_time_ms, values, origin, body_json, origin_item
+            )
         )
         building.size_bytes += size_bytes
         return Outcome.ADDED

@@ -25,9 +25,10 @@ The rules, written down once (ARCHITECTURE.md, "Time and windows"):
   price is that a stalled upstream looks idle, and its backlog may then arrive late. A restored
   partition restarts its idle clock, so a restart alone never makes the backlog late.
 * **Fencing.** Each open window records, per origin partition (``events.identified``), the
-  highest origin offset applied to it; a contribution at or below it is a replay and is skipped
-  (a duplicate). For a closed window, the partition-wide record tells a duplicate from a late
-  event. Per-window records make each persisted window entry self-fencing.
+  highest origin position applied to it (offset and item: :attr:`Contribution.origin_position`);
+  a contribution at or below it is a replay and is skipped (a duplicate). For a closed window,
+  the partition-wide record tells a duplicate from a late event. Per-window records make each
+  persisted window entry self-fencing.
 * **Holding (backfill).** A new aggregate version that is being backfilled
   (:mod:`streamapp.replay`) starts *holding*: it merges partials (live and backfilled) but closes
   nothing, so nothing is emitted and nothing is late (:meth:`is_closed` is false while the
@@ -55,17 +56,19 @@ from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
 from streamapp.events import JSON, JSONObject
+from streamapp.packed import ITEM_BITS
 from streamapp.windows import _json
 from streamapp.windows.accumulator import Accumulator, EventValues
 from streamapp.windows.assign import WindowRange, window_at, windows_for
 from streamapp.windows.combine import Contribution, Partial
 from streamapp.windows.declare import Aggregate
 
-STATE_FORMAT: Final = 3
+STATE_FORMAT: Final = 4
 """Version of the persisted layout below; bump it (and migrate) when the layout changes.
 Format 2 (users inside the window entries) is still read; its entries move to chunks as they are
-next written."""
-READABLE_FORMATS: Final = frozenset({2, STATE_FORMAT})
+next written. Formats 2 and 3 kept fence marks as origin offsets (``applied``), format 4 as origin
+positions (``applied_at``, packed records: :mod:`streamapp.packed`); both are read."""
+READABLE_FORMATS: Final = frozenset({2, 3, STATE_FORMAT})
 
 USERS_PER_CHUNK: Final = 2_000
 """Users per chunk record: ~40-80 KB with typical ids, well under Kafka's 1 MB record limit."""
@@ -109,14 +112,14 @@ class OpenWindow:
             self.order.append(user)
         self.accumulator.add(values)
 
-    def fenced(self, origin_partition: OriginPartition | None, offset: int) -> bool:
-        """Whether a contribution at this origin was already applied to this window."""
-        return origin_partition is not None and offset <= self.applied.get(origin_partition, -1)
+    def fenced(self, origin_partition: OriginPartition | None, position: int) -> bool:
+        """Whether a contribution at this origin position was already applied to this window."""
+        return origin_partition is not None and position <= self.applied.get(origin_partition, -1)
 
-    def record(self, origin_partition: OriginPartition | None, offset: int) -> None:
-        """Remember that the origin up to ``offset`` is applied."""
+    def record(self, origin_partition: OriginPartition | None, position: int) -> None:
+        """Remember that the origin up to ``position`` is applied."""
         if origin_partition is not None:
-            self.applied[origin_partition] = max(self.applied.get(origin_partition, -1), offset)
+            self.applied[origin_partition] = max(self.applied.get(origin_partition, -1), position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +209,7 @@ class PartitionWindows:
         self._keys_by_start: dict[int, set[tuple[str, ...]]] = {}
         self._pending: dict[WindowId, ClosedWindow] = {}
         self._applied: dict[tuple[tuple[str, ...], OriginPartition], int] = {}
-        """Per (aggregate key, origin partition): the highest origin offset applied. Per key,
+        """Per (aggregate key, origin partition): the highest origin position applied. Per key,
         because one combine batch sends each key's partial with offsets from all of its range:
         a partition-wide mark judged a later key's genuine late events as replays, and dropped
         them (found by the reliability suite)."""
@@ -303,7 +306,7 @@ class PartitionWindows:
         for c in partial.contributions:
             op = _origin_partition(c)
             if op is not None:
-                lowest[op] = min(lowest.get(op, c.origin_offset), c.origin_offset)
+                lowest[op] = min(lowest.get(op, c.origin_position), c.origin_position)
         for start in partial.windows:
             window = self._open.get(WindowId(partial.key, start))
             if window is not None and any(window.fenced(op, o) for op, o in lowest.items()):
@@ -316,7 +319,7 @@ class PartitionWindows:
         highest: dict[OriginPartition | None, int] = {}
         for c in partial.contributions:
             op = _origin_partition(c)
-            highest[op] = max(highest.get(op, -1), c.origin_offset)
+            highest[op] = max(highest.get(op, -1), c.origin_position)
         for start, accumulator in partial.windows.items():
             window = self._open_window(WindowId(partial.key, start))
             window.merge(accumulator)
@@ -333,17 +336,17 @@ class PartitionWindows:
             for window_range in windows_for(c.event_time_ms, self._window):
                 if self.is_closed(window_range.start_ms):
                     mark = self._applied.get((partial.key, op), -1) if op is not None else -1
-                    if op is not None and c.origin_offset <= mark:
+                    if op is not None and c.origin_position <= mark:
                         duplicate = True
                     else:
                         closed_windows.append(window_range)
                     continue
                 window = self._open_window(WindowId(partial.key, window_range.start_ms))
-                if window.fenced(op, c.origin_offset):
+                if window.fenced(op, c.origin_position):
                     duplicate = True
                     continue
                 window.add(c.values)
-                window.record(op, c.origin_offset)
+                window.record(op, c.origin_position)
             duplicates += duplicate
             if closed_windows:
                 late.append(LateEvent(partial.key, c, tuple(closed_windows)))
@@ -362,7 +365,7 @@ class PartitionWindows:
             op = _origin_partition(c)
             if op is not None:
                 mark = (partial.key, op)
-                self._applied[mark] = max(self._applied.get(mark, -1), c.origin_offset)
+                self._applied[mark] = max(self._applied.get(mark, -1), c.origin_position)
 
     def _progress(self, contributions: Iterable[Contribution], now_wall_ms: int) -> None:
         for c in contributions:
@@ -447,7 +450,7 @@ class PartitionWindows:
             "watermark_ms": self._watermark_ms,
             "max_event_time_ms": self._max_event_time_ms,
             "last_activity_wall_ms": self._last_activity_wall_ms,
-            "applied": applied,
+            "applied_at": applied,
             "pending": pending,
             "holding": self._holding,
         }
@@ -509,11 +512,12 @@ class PartitionWindows:
         self._watermark_ms = _json.as_optional_int(obj.get("watermark_ms"), "watermark_ms")
         self._max_event_time_ms = _json.as_optional_int(obj.get("max_event_time_ms"), what)
         self._holding = obj.get("holding") is True
-        for item in _json.as_list(obj.get("applied", []), f"{what}.applied"):
-            raw_key, topic, partition, offset = _json.as_list(item, f"{what}.applied")
+        field_name, shift = _applied_field(obj)
+        for item in _json.as_list(obj.get(field_name, []), f"{what}.applied"):
+            raw_key, topic, partition, position = _json.as_list(item, f"{what}.applied")
             key = _json.as_str_tuple(raw_key, what)
             op = OriginPartition(_json.as_str(topic, what), _json.as_int(partition, what))
-            self._applied[(key, op)] = _json.as_int(offset, what)
+            self._applied[(key, op)] = _json.as_int(position, what) << shift
         for item in _json.as_list(obj.get("pending", []), f"{what}.pending"):
             entry = _json.as_dict(item, f"{what}.pending")
             key = _json.as_str_tuple(_json.field(entry, "key", what), what)
@@ -562,7 +566,7 @@ def _window_json(wid: WindowId, window: OpenWindow, *, inline_users: bool) -> JS
         "key": list(wid.key),
         "start_ms": wid.start_ms,
         "accumulator": window.accumulator.to_json(users=inline_users),
-        "applied": applied,
+        "applied_at": applied,
     }
     if not inline_users:
         entry["users"] = len(window.order)  # the first this many users of the chunks
@@ -605,8 +609,21 @@ def _window_from_json(
         accumulator.known_distinct = None
     else:  # format 2 (or to_json): users inline; the next write moves them to chunks
         window.order = list(accumulator.users)
-    for item in _json.as_list(obj.get("applied", []), f"{what}.applied"):
-        topic, partition, offset = _json.as_list(item, f"{what}.applied")
+    field_name, shift = _applied_field(obj)
+    for item in _json.as_list(obj.get(field_name, []), f"{what}.applied"):
+        topic, partition, position = _json.as_list(item, f"{what}.applied")
         op = OriginPartition(_json.as_str(topic, what), _json.as_int(partition, what))
-        window.applied[op] = _json.as_int(offset, what)
+        window.applied[op] = _json.as_int(position, what) << shift
     return window
+
+
+def _applied_field(obj: Mapping[str, object]) -> tuple[str, int]:
+    """Where an entry keeps its fence marks, and the shift that makes them origin positions.
+
+    Format 4 writes ``applied_at``: origin positions (:attr:`Contribution.origin_position`).
+    Formats 2 and 3 wrote ``applied``: origin offsets, from the time when every record held one
+    event; such an offset is the position of item 0 of its record.
+    """
+    if "applied_at" in obj:
+        return "applied_at", 0
+    return "applied", ITEM_BITS

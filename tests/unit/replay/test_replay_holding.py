@@ -187,3 +187,41 @@ def test_after_release_a_live_event_for_a_closed_window_is_late_again() -> None:
     assert event is not None
     combiner.add(event, correlation_id="c", size_bytes=1, origin=Origin(SOURCE, 0, 5))
     assert len(state.apply(combiner.drain()[0], 0).late) == 1
+
+
+def test_a_backfill_of_packed_records_counts_each_item_once_across_reruns() -> None:
+    from types import SimpleNamespace
+
+    from streamapp.packed import Packer, unpack_message
+
+    source = build([[(1_000 * i, "abc"[i % 3], i) for i in range(12)], []])
+    packer = Packer(1)
+    for key, value in source[0]:
+        packer.add(key, value, [(Header.KIND, b"event")])
+    packer_records = packer.drain()
+    assert len(packer_records) == 1  # all 12 events in one record, items 0..11
+
+    def run() -> list[Partial]:
+        core = PartitionBackfill(AGG, SOURCE, 0)
+        for offset, (_, value, headers) in enumerate(packer_records):
+            msg = SimpleNamespace(
+                topic=SOURCE, partition=0, offset=offset, key=None, value=value,
+                headers=headers, timestamp=0,
+            )  # fmt: skip
+            for i in unpack_message(msg):
+                core.add(i.offset, i.key, i.value, i.headers, i.item)
+        assert core.tally.counted == 12
+        return core.drain()
+
+    first = run()
+    assert len({c.origin_position for p in first for c in p.contributions}) == 12
+    state = PartitionWindows(AGG)
+    state.hold()
+    assert sum(state.apply(p, now_wall_ms=0).duplicates for p in first) == 0
+    assert sum(state.apply(p, now_wall_ms=0).duplicates for p in run()) == 12  # a rerun
+    assert state.release(0)
+    state.advance(FAR)
+    closed = state.close_due(0, idle_timeout_ms=FAR)
+    assert {c.id: _canonical(c.accumulator) for c in closed} == {
+        wid: _canonical(acc) for wid, acc in expected(source).items()
+    }

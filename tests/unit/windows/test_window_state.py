@@ -472,3 +472,47 @@ def test_pending_windows_keep_the_count_of_their_users_not_the_users() -> None:
     (again,) = restored.pending()
     assert again.accumulator.value_of(DistinctUsers()) == 3_000
     assert again.accumulator.value_of(Count()) == closed.accumulator.value_of(Count()) == 3_000
+
+
+def combine_items(
+    agg: Aggregate, events: list[Event], offset: int, max_bytes: int
+) -> list[Partial]:
+    """Every event from one packed record at ``offset`` (items 0, 1, ...), small partials."""
+    combiner = Combiner(agg, max_partial_bytes=max_bytes)
+    for i, event in enumerate(events):
+        origin = Origin("events.identified", 0, offset)
+        combiner.add(event, correlation_id=f"c{i}", size_bytes=100, origin=origin, origin_item=i)
+    return combiner.drain()
+
+
+def test_items_of_one_packed_record_count_once_each_across_partials() -> None:
+    # One record holds 10 events of one key; combine splits them over several partials of that
+    # key. Every item counts (the second partial is not a replay of the first, though it has
+    # the same offset), and the whole record read again counts nothing.
+    events = [ev(1_000 + i, "a", 1.0, user=f"u{i}") for i in range(10)]
+    partials = combine_items(TUMBLING, events, offset=7, max_bytes=300)
+    assert len(partials) > 1
+    state = PartitionWindows(TUMBLING)
+    assert sum(state.apply(p, now_wall_ms=0).duplicates for p in partials) == 0
+    again = combine_items(TUMBLING, events, offset=7, max_bytes=300)
+    assert sum(state.apply(p, now_wall_ms=0).duplicates for p in again) == 10
+    assert close_all(state) == expected_windows(TUMBLING, events)
+
+
+def test_fence_marks_of_format_3_are_read_as_item_0_of_their_record() -> None:
+    state = PartitionWindows(TUMBLING)
+    for partial in combine(TUMBLING, [ev(1_000), ev(2_000)], first_offset=10):
+        state.apply(partial, now_wall_ms=0)
+    state.take_changes()
+    saved = orjson.loads(orjson.dumps(state.to_json()))
+    assert '"applied_at"' in orjson.dumps(saved).decode()
+    legacy = orjson.loads(orjson.dumps(saved).replace(b'"applied_at"', b'"applied"'))
+    for entry in [legacy["meta"], *legacy["open"]]:  # format 3 kept offsets, not positions
+        for mark in entry["applied"]:
+            mark[-1] = mark[-1] >> 20
+    legacy["meta"]["format"] = 3
+    restored = PartitionWindows.from_json(TUMBLING, legacy, 0)
+    (old,) = combine(TUMBLING, [ev(2_000)], first_offset=11)
+    assert restored.apply(old, now_wall_ms=0).duplicates == 1
+    (new,) = combine(TUMBLING, [ev(3_000)], first_offset=12)
+    assert restored.apply(new, now_wall_ms=0).duplicates == 0

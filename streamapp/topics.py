@@ -18,10 +18,12 @@ EVENTS: Final = "events"
 """User-facing input: Segment JSON, one event per record, keyed by the identity key."""
 
 EVENTS_IDENTIFY: Final = "events.identify"
-"""Internal: validated events re-keyed by identity key (anonymousId, else userId)."""
+"""Internal: validated events, each on the partition of its identity key (anonymousId, else
+userId); packed, many per record (:mod:`streamapp.packed`), each item keeps its key and headers."""
 
 EVENTS_IDENTIFIED: Final = "events.identified"
-"""Internal: events keyed by canonical user id, plus stitching hand-offs."""
+"""Internal: events on the partition of their canonical user id, plus stitching hand-offs;
+packed as ``events.identify`` is (merges and forwards the profiles stage sends are single)."""
 
 EVENTS_DLQ: Final = "events.dlq"
 """Dead letters: original bytes, reason and origin in headers."""

@@ -14,6 +14,7 @@ import orjson
 
 from streamapp.events import Event, EventType
 from streamapp.ingest.timestamps import parse_iso8601_ms
+from streamapp.packed import _NOT_YET, Item
 
 _TYPES = {t.value: t for t in EventType}
 
@@ -55,3 +56,11 @@ def event_from_normalised(raw: bytes) -> Event | None:
         )
     except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
         return None
+
+
+def item_event(item: Item) -> Event | None:
+    """:func:`event_from_normalised` of an item's value, decoded once per item and kept on it."""
+    if item.decoded is _NOT_YET:
+        item.decoded = event_from_normalised(item.value or b"")
+    event: Event | None = item.decoded
+    return event

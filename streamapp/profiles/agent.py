@@ -25,7 +25,8 @@ from streamapp.app import Runtime
 from streamapp.dlq.send import send_dead_letter
 from streamapp.events import Reason, Rejection
 from streamapp.identify.handoff import Handoff
-from streamapp.ingest.normalised import event_from_normalised
+from streamapp.ingest.normalised import item_event
+from streamapp.packed import Item
 from streamapp.profiles.messages import Kind, Merge
 from streamapp.profiles.stage import Forward, Limits, Step, on_event, on_handoff, on_merge
 from streamapp.profiles.user_state import UserState
@@ -45,14 +46,15 @@ def _kind(headers: Sequence[tuple[str, bytes]] | None) -> Kind:
 
 def _step(
     kind: Kind,
-    value: bytes,
+    item: Item,
     state: UserState | None,
     key: str,
     at: Position,
     hops: int,
     limits: Limits,
 ) -> Step | None:
-    """Run the pure stage for one record; ``None`` when the record does not decode."""
+    """Run the pure stage for one item; ``None`` when it does not decode."""
+    value = item.value or b""
     try:
         if kind is Kind.HANDOFF:
             return on_handoff(state, key, Handoff.from_bytes(value), at, limits)
@@ -60,7 +62,7 @@ def _step(
             return on_merge(state, key, Merge.from_bytes(value), at, hops, limits)
     except (StateCorrupt, ValueError):
         return None
-    event = event_from_normalised(value)
+    event = item_event(item)
     if event is None:
         return None
     return on_event(state, key, event, at, hops, limits)
@@ -97,7 +99,7 @@ def install(rt: Runtime) -> None:
             kind = _kind(msg.headers)
             raw_state = state.get(key_bytes)
             current = UserState.from_bytes(raw_state) if raw_state is not None else None
-            step = _step(kind, msg.value or b"", current, key, own, hops, limits)
+            step = _step(kind, msg, current, key, own, hops, limits)
             if step is None:
                 await send_dead_letter(rt, msg, cid, UNDECODABLE, counted=fresh)
                 continue

@@ -104,17 +104,22 @@ class BatchTable:
     costs one RocksDB put and one changelog record at :meth:`flush`.
     """
 
-    __slots__ = ("_pending", "_table")
+    __slots__ = ("_db", "_pending", "_table")
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, partition: int) -> None:
         self._table = table
+        # Reads go to the partition's RocksDB directly (Faust's private ``_db_for_partition``,
+        # as :func:`scan` does): through the table, a key that is missing (most dedupe lookups)
+        # raised and caught a KeyError, and a key found went into Faust's key index, an LRU we
+        # never use; together a few per cent of the worker's time.
+        self._db = table.data._db_for_partition(partition)
         self._pending: dict[bytes, bytes] = {}
 
     def get(self, key: bytes) -> bytes | None:
         """The value of ``key``: this batch's write, else the table's."""
         if key in self._pending:
             return self._pending[key]
-        value = self._table.get(key)
+        value = self._db.get(key)
         return value if isinstance(value, bytes) else None
 
     def put(self, key: bytes, value: bytes) -> None:
@@ -144,7 +149,7 @@ class FencedBatch:
     __slots__ = ("_progress_key", "fence", "state")
 
     def __init__(self, table: Any, partition: int) -> None:
-        self.state = BatchTable(table)
+        self.state = BatchTable(table, partition)
         self._progress_key = progress_key(partition).encode()
         stored = self.state.get(self._progress_key)
         self.fence = Fence(Progress.from_bytes(stored) if stored is not None else None)

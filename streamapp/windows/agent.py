@@ -44,6 +44,7 @@ from streamapp import provision
 from streamapp.agents import declare_partitioned_agent, header
 from streamapp.app import Runtime
 from streamapp.events import Origin
+from streamapp.ingest.normalised import item_event
 from streamapp.replay.gate import BackfillGate
 from streamapp.replay.previous import previous_for
 from streamapp.replay.superseded import SupersededWatch
@@ -60,7 +61,7 @@ from streamapp.windows.runtime import (
     partial_key,
     version_headers,
 )
-from streamapp.windows.source import counted_event
+from streamapp.windows.source import counts
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
                 metrics.replays_skipped.labels(COMBINE).inc()
                 continue
             value = msg.value or b""
-            event = counted_event(msg.headers, value)
+            event = item_event(msg) if counts(msg.headers) else None
             if event is None:
                 continue
             cid = (header(msg.headers, Header.CORRELATION_ID) or b"").decode("utf-8", "replace")

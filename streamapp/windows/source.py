@@ -25,7 +25,10 @@ def counted_event(headers: Sequence[tuple[str, bytes]] | None, value: bytes | No
     stitched id (``streamapp-hops``) are not new events; an undecodable body is dead-lettered by
     the profiles stage, not here.
     """
+    return event_from_normalised(value or b"") if counts(headers) else None
+
+
+def counts(headers: Sequence[tuple[str, bytes]] | None) -> bool:
+    """Whether a record with these headers carries a new event (see :func:`counted_event`)."""
     kind = header(headers, Header.KIND)
-    if (kind is not None and kind != EVENT_KIND) or header(headers, Header.HOPS):
-        return None
-    return event_from_normalised(value or b"")
+    return (kind is None or kind == EVENT_KIND) and not header(headers, Header.HOPS)

@@ -83,22 +83,15 @@ async def read_all(bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> li
 
 def unpacked(records: Iterable[Record]) -> list[Record]:
     """The events of records read from an internal topic: a packed record's items one by one."""
+    from dataclasses import asdict
     from types import SimpleNamespace
 
-    from streamapp.packed import unpack
+    from streamapp.packed import unpack_message
 
     out: list[Record] = []
     for r in records:
-        message = SimpleNamespace(
-            topic=r.topic,
-            partition=r.partition,
-            offset=r.offset,
-            key=r.key,
-            value=r.value,
-            headers=list(r.headers.items()),
-            timestamp=0.0,
-        )
-        for item in unpack(SimpleNamespace(message=message)):
+        fields = {**asdict(r), "headers": list(r.headers.items()), "timestamp": 0.0}
+        for item in unpack_message(SimpleNamespace(**fields)):
             headers = dict(item.headers)
             out.append(Record(r.topic, r.partition, r.offset, item.key, item.value, headers))
     return out

@@ -24,7 +24,7 @@ from typing import Any
 from streamapp.errors import DeadLetterLimitExceeded
 from streamapp.events import Origin
 from streamapp.observability.trace import BatchTracer
-from streamapp.packed import Item, unpack_or_whole
+from streamapp.packed import Item, Packer, unpack_or_whole
 from streamapp.state.durable import Evicted, settle, tracked_writes
 from streamapp.state.gap_fill import FilledEvent, GapFiller
 from streamapp.state.in_order import OrderGuard
@@ -126,6 +126,12 @@ def unpack_all(events: Sequence[Any]) -> list[Item]:
     for event in events:
         items.extend(unpack_or_whole(event.message))
     return items
+
+
+async def send_packed(producer: Any, topic: str, packer: Packer) -> None:
+    """Send the packer's records (one per destination partition, in order) to ``topic``."""
+    for partition, value, headers in packer.drain():
+        await producer.send(topic, None, value, partition, None, headers)
 
 
 class OutputNumbering:

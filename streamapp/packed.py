@@ -63,7 +63,7 @@ def ordinal(offset: int, item: int) -> int:
     return (offset << ITEM_BITS) | item
 
 
-_NOT_YET: Final = object()
+NOT_DECODED: Final = object()
 """An item's ``decoded`` before anyone decoded it (``None`` means "does not decode")."""
 
 
@@ -88,7 +88,7 @@ class Item:
     headers: list[tuple[str, bytes]]
     timestamp: float
     """The record's timestamp, seconds (as Faust gives it): all items of a record share it."""
-    decoded: Any = field(default=_NOT_YET, repr=False, compare=False)
+    decoded: Any = field(default=NOT_DECODED, repr=False, compare=False)
     """What :func:`streamapp.ingest.normalised.item_event` made of ``value``, kept because the
     profiles and combine stages get the same items and would decode each event twice."""
 
@@ -103,16 +103,12 @@ def is_packed(headers: Sequence[tuple[str, bytes]] | None) -> bool:
     return any(name == _ITEMS for name, _ in headers or ())
 
 
-def unpack(event: Any) -> list[Item]:
-    """The items of one Faust event's record, in order (one item for a record not packed).
-
-    Raises :class:`PackedRecordCorrupt` when a packed record does not decode.
-    """
-    return unpack_message(event.message)
-
-
 def unpack_message(msg: Any) -> list[Item]:
-    """The items of one record (a Faust message or an aiokafka ``ConsumerRecord``), in order."""
+    """The items of one record (a Faust message or an aiokafka ``ConsumerRecord``), in order.
+
+    One item for a record not packed. Raises :class:`PackedRecordCorrupt` when a packed record
+    does not decode.
+    """
     headers = list(msg.headers or ())
     if not is_packed(headers):
         return [

@@ -18,6 +18,7 @@ from streamapp.agents import (
     OutputNumbering,
     declare_partitioned_agent,
     header,
+    send_packed,
     send_traces,
     stage_tracer,
     stamp,
@@ -152,8 +153,7 @@ def install(rt: Runtime) -> None:
                     "offset": msg.offset,
                 },
             )
-        for to, value, packed_headers in packer.drain():
-            await producer.send(names.events_identified, None, value, to, None, packed_headers)
+        await send_packed(producer, names.events_identified, packer)
         batch.commit()
         expire_dedupe_entries(partition)
         metrics.stage_events.labels(STAGE).inc(len(events))

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from streamapp.agents import declare_agent, header
+from streamapp.agents import declare_agent, header, send_packed
 from streamapp.app import Runtime
 from streamapp.dlq.breaker import DeadLetterBreaker
 from streamapp.dlq.letters import dead_letter
@@ -97,8 +97,7 @@ def install(rt: Runtime) -> None:
             metrics.accepted.labels("kafka" if ingest is None else ingest.decode()).inc()
             if sampled(cid, settings.trace_sample_rate):
                 traced.append((cid, result.event_time_ms, None))
-        for partition, value, packed_headers in packer.drain():
-            await producer.send(names.events_identify, None, value, partition, None, packed_headers)
+        await send_packed(producer, names.events_identify, packer)
         metrics.stage_events.labels(STAGE).inc(len(batch))
         metrics.produced.labels(names.events_identify).inc(forwarded)
         per_event_s = (time.perf_counter() - started) / max(1, len(batch))

@@ -14,7 +14,7 @@ import orjson
 
 from streamapp.events import Event, EventType
 from streamapp.ingest.timestamps import parse_iso8601_ms
-from streamapp.packed import _NOT_YET, Item
+from streamapp.packed import NOT_DECODED, Item
 
 _TYPES = {t.value: t for t in EventType}
 
@@ -60,7 +60,7 @@ def event_from_normalised(raw: bytes) -> Event | None:
 
 def item_event(item: Item) -> Event | None:
     """:func:`event_from_normalised` of an item's value, decoded once per item and kept on it."""
-    if item.decoded is _NOT_YET:
+    if item.decoded is NOT_DECODED:
         item.decoded = event_from_normalised(item.value or b"")
     event: Event | None = item.decoded
     return event

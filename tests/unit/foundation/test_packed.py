@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from streamapp.agents import OutputNumbering, unpack_all
 from streamapp.ops.kafka import partition_for_key
-from streamapp.packed import MAX_PACKED_BYTES, Packer, unpack
+from streamapp.packed import MAX_PACKED_BYTES, Packer, unpack_message
 from streamapp.topics import Header
 
 
@@ -44,7 +44,7 @@ def test_every_item_comes_back_byte_for_byte_on_its_keys_partition(
     got: dict[int, list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]] = {}
     for partition, value, headers in packer.drain():
         assert dict(headers)[Header.ITEMS]
-        unpacked = unpack(record(value, headers))
+        unpacked = unpack_message(record(value, headers).message)
         assert [i.item for i in unpacked] == list(range(len(unpacked)))
         got.setdefault(partition, []).extend((i.key, i.value, i.headers) for i in unpacked)
     expected: dict[int, list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]] = {}
@@ -63,13 +63,15 @@ def test_a_packed_record_is_closed_before_it_passes_the_size_limit() -> None:
     records = packer.drain()
     assert len(records) >= 3
     assert all(len(value) < MAX_PACKED_BYTES + 64 * 1024 for _, value, _ in records)
-    numbers = [int(i.headers[0][1]) for _, v, h in records for i in unpack(record(v, h))]
+    numbers = [
+        int(i.headers[0][1]) for _, v, h in records for i in unpack_message(record(v, h).message)
+    ]
     assert numbers == list(range(count))
 
 
 def test_a_record_not_packed_is_one_item_with_index_0() -> None:
     plain = record(b'{"type":"track"}', [("streamapp-cid", b"c1")])
-    (only,) = unpack(plain)
+    (only,) = unpack_message(plain.message)
     assert (only.offset, only.item, only.value, only.headers) == (
         7,
         0,

@@ -175,7 +175,7 @@ SETTINGS_SPEC: tuple[Variable, ...] = (
     Variable("max_batch_bytes", "512000", _positive_int, "largest accepted /v1/batch body, bytes"),
     Variable("ingest_max_in_flight", "20000", _positive_int, "events awaiting acks before 429"),
     Variable("batch_max_events", "2000", _positive_int, "events a stage handles per batch"),
-    Variable("batch_within_s", "0.05", _positive_float, "longest wait to fill a batch, seconds"),
+    Variable("batch_within_s", "0.02", _positive_float, "longest wait to fill a batch, seconds"),
     Variable("window_idle_timeout_s", "10", _positive_float, "idle partition closes windows after"),
     Variable(
         "session_timeout_s", "10", _positive_float, "a dead worker's partitions move after, seconds"

@@ -26,6 +26,8 @@ def windows_for(event_time_ms: int, window: Window) -> list[WindowRange]:
     """
     size_ms, step_ms = window.size_ms, window.step_ms
     last_start = event_time_ms - event_time_ms % step_ms  # floor, also for times before 1970
+    if step_ms == size_ms:  # tumbling: the common case, once per event per aggregate
+        return [WindowRange(last_start, last_start + size_ms)]
     starts = range(last_start, event_time_ms - size_ms, -step_ms)
     return [WindowRange(start, start + size_ms) for start in reversed(starts)]
 

@@ -55,7 +55,8 @@ def main() -> None:
     only = set(args.only.split(","))
     skip = set(args.skip.split(","))
     n = args.events
-    run_id = f"bench{int(time.time())}"
+    started_at = time.time()
+    run_id = f"bench{int(started_at)}"
     work = Path(args.work) / run_id
     work.mkdir(parents=True, exist_ok=True)
     timeout_s = max(600.0, n / 500)
@@ -82,7 +83,7 @@ def main() -> None:
         log("(a) raw ceiling")
         results["raw"] = baselines.run_raw(args.bootstrap, topic, f"{run_id}-raw", n)
         log(f"    {results['raw']['events_per_s']:,.0f} events/s")
-        report.write(results, _meta(args, n, mean_bytes, run_id), RESULTS)
+        report.write(results, _meta(args, n, mean_bytes, run_id, started_at), RESULTS)
     if "streamapp" in only:
         for key, dep, workers in (("streamapp_1w", dep1, 1), ("streamapp_2w", dep2, 2)):
             if f"streamapp{workers}" in skip:
@@ -102,7 +103,7 @@ def main() -> None:
                 for w in procs:
                     w.stop()
             results[key] = {**results.get(key, {}), **res}
-            report.write(results, _meta(args, n, mean_bytes, run_id), RESULTS)
+            report.write(results, _meta(args, n, mean_bytes, run_id, started_at), RESULTS)
             log(f"    {res['events_per_s']:,.0f} events/s")
             shutil.rmtree(dep.data_dir, ignore_errors=True)
     if "faust" in only:
@@ -111,14 +112,14 @@ def main() -> None:
             args.bootstrap, topic, f"{run_id}-faust", n, work, timeout_s
         )
         log(f"    {results['faust_plain']['events_per_s']:,.0f} events/s")
-        report.write(results, _meta(args, n, mean_bytes, run_id), RESULTS)
+        report.write(results, _meta(args, n, mean_bytes, run_id, started_at), RESULTS)
     if "quix" in only:
         log("(d) Quix Streams")
         results["quixstreams"] = baselines.run_quix(
             args.bootstrap, topic, f"{run_id}-quix", n, work, timeout_s
         )
         log(f"    {results['quixstreams']['events_per_s']:,.0f} events/s")
-        report.write(results, _meta(args, n, mean_bytes, run_id), RESULTS)
+        report.write(results, _meta(args, n, mean_bytes, run_id, started_at), RESULTS)
     if "rebuild" in only:
         from benchmarks.rebuild import measure_rebuild
 
@@ -128,13 +129,15 @@ def main() -> None:
         results.setdefault("streamapp_1w", {}).update(rebuilt)
         log(f"    {rebuilt['rebuild_s']:.1f} s")
 
-    report.write(results, _meta(args, n, mean_bytes, run_id), RESULTS)
+    report.write(results, _meta(args, n, mean_bytes, run_id, started_at), RESULTS)
     md = (RESULTS / "latest.md").read_text()
     print()
     print(md)
 
 
-def _meta(args: argparse.Namespace, n: int, mean_bytes: float, run_id: str) -> dict[str, Any]:
+def _meta(
+    args: argparse.Namespace, n: int, mean_bytes: float, run_id: str, started_at: float
+) -> dict[str, Any]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
     ).stdout.strip()
@@ -143,7 +146,7 @@ def _meta(args: argparse.Namespace, n: int, mean_bytes: float, run_id: str) -> d
         "partitions": args.partitions,
         "mean_event_bytes": mean_bytes,
         "cpus": os.cpu_count(),
-        "started": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "started": f"{dt.datetime.fromtimestamp(started_at, dt.UTC):%Y-%m-%d %H:%M} UTC",
         "run_id": run_id,
         "command": f"make bench EVENTS={n} REBUILD_KEYS={args.rebuild_keys}",
         "commit": commit,

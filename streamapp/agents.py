@@ -231,11 +231,11 @@ def in_order_admitter(rt: Any, stage: str) -> Admitter:
 
 
 def declare_agent(
-    rt: Any, source: Any, *, stage: str, handle: BatchHandler, within_s_stage: float | None = None
+    rt: Any, source: Any, *, stage: str, handle: BatchHandler, within_s: float | None = None
 ) -> None:
     """Declare the stage's Faust agent on ``source``: :func:`run_batches` over ``handle``.
 
-    ``within_s_stage`` overrides ``STREAMAPP_BATCH_WITHIN_S`` for this stage: how long a batch waits
+    ``within_s`` overrides ``STREAMAPP_BATCH_WITHIN_S`` for this stage: how long a batch waits
     to fill (Faust's ``noack_take`` ``within``).
     """
     settings = rt.settings
@@ -247,7 +247,7 @@ def declare_agent(
             stream,
             stage=stage,
             max_events=settings.batch_max_events,
-            within_s=settings.batch_within_s if within_s_stage is None else within_s_stage,
+            within_s=settings.batch_within_s if within_s is None else within_s,
             handle=handle,
             admit=admit,
             membership=membership,
@@ -262,7 +262,7 @@ def declare_partitioned_agent(
     *,
     stage: str,
     handle_partition: BatchHandler,
-    within_s_stage: float | None = None,
+    within_s: float | None = None,
 ) -> None:
     """Like :func:`declare_agent`, but ``handle_partition`` gets one input partition at a time.
 
@@ -295,7 +295,7 @@ def declare_partitioned_agent(
                 for _, handle_one in stages:
                     await handle_one(items)
 
-    declare_agent(rt, source, stage=stage, handle=handle, within_s_stage=within_s_stage)
+    declare_agent(rt, source, stage=stage, handle=handle, within_s=within_s)
 
 
 def stage_tracer(rt: Any, stage: str, topic: str) -> BatchTracer:

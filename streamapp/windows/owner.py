@@ -219,6 +219,6 @@ def install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Aggr
         topic,
         stage=stage,
         handle_partition=handle_partition,
-        within_s_stage=OWNER_BATCH_WITHIN_S,
+        within_s=OWNER_BATCH_WITHIN_S,
     )
     return agg

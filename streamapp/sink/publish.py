@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
 
-from streamapp.app import Runtime
 from streamapp.sink.avro import (
     AvroRecord,
     AvroSchema,
@@ -30,6 +29,9 @@ from streamapp.sink.avro import (
 from streamapp.topics import Header
 from streamapp.windows.declare import Aggregate
 from streamapp.windows.state import ClosedWindow
+
+if TYPE_CHECKING:
+    from streamapp.app import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,11 @@ import logging
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from streamapp.agents import declare_partitioned_agent, header
-from streamapp.app import Runtime
 from streamapp.events import Reason
 from streamapp.replay.gate import BackfillGate
 from streamapp.sink.avro import record_key
@@ -40,6 +39,9 @@ from streamapp.windows.runtime import (
     window_key,
 )
 from streamapp.windows.state import ClosedWindow, LateEvent, PartitionWindows
+
+if TYPE_CHECKING:
+    from streamapp.app import Runtime
 
 log = logging.getLogger(__name__)
 

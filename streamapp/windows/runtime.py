@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from streamapp.app import Runtime
 from streamapp.replay.gate import BackfillGate
 from streamapp.sink.avro import record_key
 from streamapp.sink.publish import SinkWriter
@@ -24,6 +23,9 @@ from streamapp.state.tables import create_table
 from streamapp.topics import Header
 from streamapp.windows.declare import Aggregate
 from streamapp.windows.state import PartitionWindows, WindowId
+
+if TYPE_CHECKING:
+    from streamapp.app import Runtime
 
 WINDOW_PREFIX = b"w|"
 CLOSED_PREFIX = b"c|"

@@ -15,7 +15,7 @@ from typing import Any, cast
 import faust
 from aiohttp import web
 
-from streamapp import provision
+from streamapp import gc_tuning, provision
 from streamapp.config import Settings, default_worker_id, load_settings
 from streamapp.observability.metrics import Metrics, create_metrics
 from streamapp.observability.observed import Observed
@@ -56,8 +56,9 @@ class StreamApp(faust.App):
     runtime: Runtime
 
     async def on_first_start(self) -> None:
-        """Create every topic (our own settings, never broker auto-create), then start."""
+        """Tune the collector, create every topic (never broker auto-create), start, freeze."""
         rt = self.runtime
+        gc_tuning.tune()
         rt.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await super().on_first_start()
         specs = provision.required_topics(
@@ -66,6 +67,7 @@ class StreamApp(faust.App):
         await provision.create_topics(rt.settings, specs)
         for hook in rt.start_hooks:
             await hook()
+        gc_tuning.freeze_startup_objects()
 
 
 PRODUCER_LINGER_MS = 5

@@ -33,7 +33,6 @@ import logging
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Final
 
 import orjson
@@ -162,9 +161,24 @@ def _items(msg: Any) -> Iterator[Item]:
         raise PackedRecordCorrupt(f"packed record does not decode: {exc}") from exc
 
 
-@lru_cache(maxsize=65_536)
+PARTITION_CACHE_KEYS = 65_536
+_partition_cache: dict[int, dict[bytes, int]] = {}
+
+
 def _partition(key: bytes, partitions: int) -> int:
-    return partition_for_key(key, partitions)
+    """``partition_for_key``, remembered for the most recent keys.
+
+    A plain dict of bytes to ints, emptied when full, rather than ``lru_cache``: the garbage
+    collector walks an ``lru_cache``'s 65,536 entries on every full collection, and skips a dict
+    that holds only bytes and ints.
+    """
+    cache = _partition_cache.setdefault(partitions, {})
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= PARTITION_CACHE_KEYS:
+            cache.clear()
+        found = cache[key] = partition_for_key(key, partitions)
+    return found
 
 
 @dataclass(slots=True)

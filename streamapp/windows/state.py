@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Final, NamedTuple
 
 from streamapp.events import JSON, JSONObject
@@ -94,23 +95,28 @@ class OpenWindow:
 
     accumulator: Accumulator = field(default_factory=Accumulator)
     applied: dict[OriginPartition, int] = field(default_factory=dict)
-    order: list[str] = field(default_factory=list)
-    """The accumulator's users in the order they first came: the content of the chunks."""
     persisted: int = 0
-    """How many of :attr:`order` the chunks handed out so far hold."""
+    """How many of the accumulator's users (in the order they came: the content of the chunks)
+    the chunks handed out so far hold."""
 
     def merge(self, other: Accumulator) -> None:
-        """Merge a partial's accumulator, noting its new users in :attr:`order`."""
-        known = self.accumulator.users
-        self.order.extend(user for user in other.users if user not in known)
+        """Merge a partial's accumulator (its new users go after the known ones)."""
         self.accumulator.merge(other)
 
     def add(self, values: EventValues) -> None:
-        """Add one event, noting its user in :attr:`order` if new."""
-        user = values.user_id
-        if user is not None and user not in self.accumulator.users:
-            self.order.append(user)
+        """Add one event."""
         self.accumulator.add(values)
+
+    def users_from(self, start: int) -> list[str]:
+        """The users from position ``start`` on, in the order they came.
+
+        Read from the end of the (insertion-ordered) users: the chunks a batch writes are the
+        last ones, so this costs the users after ``start``, not all of them.
+        """
+        users = self.accumulator.users
+        after = list(islice(reversed(users), max(0, len(users) - start)))
+        after.reverse()
+        return after
 
     def fenced(self, origin_partition: OriginPartition | None, position: int) -> bool:
         """Whether a contribution at this origin position was already applied to this window."""
@@ -394,7 +400,7 @@ class PartitionWindows:
                 done = ClosedWindow(key, window_at(start, self._window), window.accumulator)
                 self._pending[wid] = done
                 self._dirty.discard(wid)
-                self._deleted[wid] = _chunks(len(window.order))
+                self._deleted[wid] = _chunks(len(window.accumulator.users))
                 closed.append(done)
         return closed
 
@@ -421,10 +427,13 @@ class PartitionWindows:
         upserts: dict[WindowId, JSONObject] = {}
         for wid in self._dirty:
             window = self._open[wid]
-            total = len(window.order)
+            total = len(window.accumulator.users)
             if total > window.persisted:  # only the chunks new users fell into
-                for k in range(window.persisted // USERS_PER_CHUNK, _chunks(total)):
-                    chunks[(wid, k)] = _chunk_json(wid, k, window.order)
+                first = window.persisted // USERS_PER_CHUNK
+                users = window.users_from(first * USERS_PER_CHUNK)
+                for k in range(first, _chunks(total)):
+                    at = (k - first) * USERS_PER_CHUNK
+                    chunks[(wid, k)] = _chunk_json(wid, k, users[at : at + USERS_PER_CHUNK])
                 window.persisted = total
             upserts[wid] = _window_json(wid, window, inline_users=False)
         changes = Changes(upserts, self.meta_json(), chunks, dict(self._deleted))
@@ -540,11 +549,10 @@ def _chunks(users: int) -> int:
     return -(-users // USERS_PER_CHUNK)
 
 
-def _chunk_json(wid: WindowId, k: int, order: list[str]) -> JSONObject:
-    """Chunk record ``k`` of a window: users ``k * USERS_PER_CHUNK`` on, with its identity."""
-    start = k * USERS_PER_CHUNK
-    users: list[JSON] = list(order[start : start + USERS_PER_CHUNK])
-    return {"key": list(wid.key), "start_ms": wid.start_ms, "chunk": k, "users": users}
+def _chunk_json(wid: WindowId, k: int, users: list[str]) -> JSONObject:
+    """Chunk record ``k`` of a window (its users ``k * USERS_PER_CHUNK`` on), with its identity."""
+    listed: list[JSON] = list(users)
+    return {"key": list(wid.key), "start_ms": wid.start_ms, "chunk": k, "users": listed}
 
 
 def _chunks_by_window(records: Iterable[object]) -> dict[WindowId, dict[int, list[str]]]:
@@ -569,7 +577,7 @@ def _window_json(wid: WindowId, window: OpenWindow, *, inline_users: bool) -> JS
         "applied_at": applied,
     }
     if not inline_users:
-        entry["users"] = len(window.order)  # the first this many users of the chunks
+        entry["users"] = len(window.accumulator.users)  # the first this many users of the chunks
     return entry
 
 
@@ -603,12 +611,10 @@ def _window_from_json(
             if k not in mine:
                 raise _json.WindowStateDecodeError(what, f"users chunk {k} of {wid} is missing")
             order.extend(mine[k])
-        window.order = order[:stored]
         window.persisted = stored
-        accumulator.users = set(window.order)
+        accumulator.users = dict.fromkeys(order[:stored])
         accumulator.known_distinct = None
-    else:  # format 2 (or to_json): users inline; the next write moves them to chunks
-        window.order = list(accumulator.users)
+    # else format 2 (or to_json): users inline; the next write moves them all to chunks
     field_name, shift = _applied_field(obj)
     for item in _json.as_list(obj.get(field_name, []), f"{what}.applied"):
         topic, partition, position = _json.as_list(item, f"{what}.applied")

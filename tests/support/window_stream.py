@@ -291,7 +291,7 @@ def expected_windows(
                 continue
             acc = accs[(key, start)]
             acc.count += 1
-            acc.users.add(s.user)
+            acc.users[s.user] = None
             if s.price is not None:
                 acc.prices.append(s.price)
     out: dict[WindowKey, dict[str, Any]] = {}

@@ -415,7 +415,7 @@ def test_users_go_to_chunk_records_and_a_batch_writes_only_the_chunks_it_grew() 
         TUMBLING, third.meta, third.upserts.values(), now_wall_ms=0, user_chunks=chunks
     )
     window = restored.open_windows[wid]
-    assert window.accumulator.users == {f"user-{i:06d}" for i in range(5_010)}
+    assert window.accumulator.users.keys() == {f"user-{i:06d}" for i in range(5_010)}
     assert window.accumulator.value_of(DistinctUsers()) == 5_010
     assert window.accumulator.count == 5_020
 

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from streamapp.agents import OutputNumbering, unpack_all
 from streamapp.ops.kafka import partition_for_key
-from streamapp.packed import MAX_PACKED_BYTES, Packer, unpack_message
+from streamapp.packed import (
+    MAX_PACKED_BYTES,
+    PARTITION_CACHE_KEYS,
+    Packer,
+    _partition,
+    _partition_cache,
+    unpack_message,
+)
 from streamapp.topics import Header
 
 
@@ -99,3 +106,12 @@ def test_a_corrupt_packed_record_becomes_one_item_of_its_bytes_not_a_crash() -> 
 def test_outputs_are_numbered_per_input_record_across_its_items() -> None:
     numbering = OutputNumbering()
     assert [numbering.next(o) for o in (5, 5, 5, 6, 6, 9)] == [0, 1, 2, 0, 1, 0]
+
+
+def test_the_packers_partition_cache_agrees_with_the_hash_and_stays_bounded() -> None:
+    keys = [f"user-{i}".encode() for i in range(PARTITION_CACHE_KEYS + 1_000)]
+    for key in keys:
+        assert _partition(key, 4) == partition_for_key(key, 4)
+    assert _partition(keys[0], 4) == partition_for_key(keys[0], 4)  # after the cache was emptied
+    assert _partition(keys[0], 7) == partition_for_key(keys[0], 7)  # per partition count
+    assert all(len(cache) <= PARTITION_CACHE_KEYS for cache in _partition_cache.values())

@@ -1,3 +1,4 @@
+import gc
 import itertools
 import math
 
@@ -90,3 +91,16 @@ def test_copy_is_independent() -> None:
     assert acc.count == 1
     assert acc.users.keys() == {"u1"}
     assert acc != clone
+
+
+def test_a_windows_users_cost_the_garbage_collector_nothing() -> None:
+    """A full collection walks every element of a tracked container; an open window can hold
+    100,000 users, and with sets that walk took 11-15 % of a benchmark worker's time. A dict of
+    str -> None is left untracked, however it is built: by adding, merging or restoring."""
+    acc = one_by_one([EventValues({}, f"user-{i}") for i in range(5_000)])
+    acc.merge(one_by_one([EventValues({}, f"user-{i}") for i in range(4_000, 6_000)]))
+    restored = Accumulator.from_json(orjson.loads(orjson.dumps(acc.to_json())))
+    for users in (acc.users, restored.users):
+        assert not gc.is_tracked(users)
+        assert list(users) == [f"user-{i}" for i in range(6_000)]  # in the order they came
+    assert acc.value_of(DistinctUsers()) == restored.value_of(DistinctUsers()) == 6_000

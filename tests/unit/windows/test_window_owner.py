@@ -11,7 +11,6 @@ to have the letters before it writes any state of the batch.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -108,26 +107,29 @@ async def _nothing() -> None:
     return None
 
 
-def late_batch() -> Sequence[Any]:
+async def run_until_the_letter_is_sent(handle: BatchHandler) -> asyncio.Task[None]:
+    """Start the owner on a batch of one late partial; return once it has sent the letter."""
     (late_partial,) = combine(TUMBLING, [ev(20_000)], first_offset=2)
-    return [fake_event(orjson.dumps(late_partial.to_json()), timestamp_s=100.0)]
+    batch = [fake_event(orjson.dumps(late_partial.to_json()), timestamp_s=100.0)]
+    with durable.tracked_writes():  # the task keeps the batch's write tracking (its context)
+        task = asyncio.create_task(handle(batch))
+    await asyncio.sleep(0.05)
+    return task
 
 
 async def test_no_state_is_written_before_the_late_events_letters_are_on_the_broker(
     owner_of_clicks: Owner,
 ) -> None:
     handle, table, producer = owner_of_clicks
-    with durable.tracked_writes():
-        task = asyncio.create_task(handle(late_batch()))
-        await asyncio.sleep(0.05)
-        ((topic, body, headers),) = producer.sent
-        assert topic == "events.dlq"
-        assert (b"late" in dict(headers).values()) and body is not None
-        assert orjson.loads(body)["properties"] == {"k": "a", "v": 1.0}
-        assert table.data == {} and table.sent == [], "state written before the letter's ack"
-        assert not task.done()
-        producer.broker_acks_all()
-        await task
+    task = await run_until_the_letter_is_sent(handle)
+    ((topic, body, headers),) = producer.sent
+    assert topic == "events.dlq"
+    assert (b"late" in dict(headers).values()) and body is not None
+    assert orjson.loads(body)["properties"] == {"k": "a", "v": 1.0}
+    assert table.data == {} and table.sent == [], "state written before the letter's ack"
+    assert not task.done()
+    producer.broker_acks_all()
+    await task
     assert meta_key(PARTITION) in table.data  # the batch's state follows the letter
 
 
@@ -135,10 +137,8 @@ async def test_a_letter_the_broker_refuses_leaves_the_state_unwritten(
     owner_of_clicks: Owner,
 ) -> None:
     handle, table, producer = owner_of_clicks
-    with durable.tracked_writes():
-        task = asyncio.create_task(handle(late_batch()))
-        await asyncio.sleep(0.05)
-        producer.acks[0].set_exception(RuntimeError("NotEnoughReplicas"))
-        with pytest.raises(RuntimeError, match="NotEnoughReplicas"):
-            await task  # the stage loop exits without acking; the batch is replayed
+    task = await run_until_the_letter_is_sent(handle)
+    producer.acks[0].set_exception(RuntimeError("NotEnoughReplicas"))
+    with pytest.raises(RuntimeError, match="NotEnoughReplicas"):
+        await task  # the stage loop exits without acking; the batch is replayed
     assert table.data == {} and table.sent == []

@@ -291,7 +291,7 @@ def expected_windows(
                 continue
             acc = accs[(key, start)]
             acc.count += 1
-            acc.users[s.user] = None
+            acc.users.add(s.user)
             if s.price is not None:
                 acc.prices.append(s.price)
     out: dict[WindowKey, dict[str, Any]] = {}

@@ -172,7 +172,9 @@ def _partition(key: bytes, partitions: int) -> int:
     collector walks an ``lru_cache``'s 65,536 entries on every full collection, and skips a dict
     that holds only bytes and ints.
     """
-    cache = _partition_cache.setdefault(partitions, {})
+    cache = _partition_cache.get(partitions)
+    if cache is None:
+        cache = _partition_cache[partitions] = {}
     found = cache.get(key)
     if found is None:
         if len(cache) >= PARTITION_CACHE_KEYS:

@@ -59,7 +59,7 @@ from typing import Final, NamedTuple
 from streamapp.events import JSON, JSONObject
 from streamapp.packed import ITEM_BITS
 from streamapp.windows import _json
-from streamapp.windows.accumulator import Accumulator, EventValues
+from streamapp.windows.accumulator import Accumulator
 from streamapp.windows.assign import WindowRange, window_at, windows_for
 from streamapp.windows.combine import Contribution, Partial
 from streamapp.windows.declare import Aggregate
@@ -98,14 +98,6 @@ class OpenWindow:
     persisted: int = 0
     """How many of the accumulator's users (in the order they came: the content of the chunks)
     the chunks handed out so far hold."""
-
-    def merge(self, other: Accumulator) -> None:
-        """Merge a partial's accumulator (its new users go after the known ones)."""
-        self.accumulator.merge(other)
-
-    def add(self, values: EventValues) -> None:
-        """Add one event."""
-        self.accumulator.add(values)
 
     def users_from(self, start: int) -> list[str]:
         """The users from position ``start`` on, in the order they came.
@@ -328,7 +320,7 @@ class PartitionWindows:
             highest[op] = max(highest.get(op, -1), c.origin_position)
         for start, accumulator in partial.windows.items():
             window = self._open_window(WindowId(partial.key, start))
-            window.merge(accumulator)
+            window.accumulator.merge(accumulator)
             for op, offset in highest.items():
                 window.record(op, offset)
 
@@ -351,7 +343,7 @@ class PartitionWindows:
                 if window.fenced(op, c.origin_position):
                     duplicate = True
                     continue
-                window.add(c.values)
+                window.accumulator.add(c.values)
                 window.record(op, c.origin_position)
             duplicates += duplicate
             if closed_windows:

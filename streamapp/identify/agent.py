@@ -154,8 +154,11 @@ def install(rt: Runtime) -> None:
                 },
             )
         await send_packed(producer, names.events_identified, packer)
-        batch.commit()
+        # Before the commit: the sweep reads RocksDB, which holds none of this batch's writes
+        # yet (streamapp.state.durable), so a dedupe entry this batch wrote again must be
+        # written after the sweep's delete of its old, expired value, not before it.
         expire_dedupe_entries(partition)
+        batch.commit()
         metrics.stage_events.labels(STAGE).inc(len(events))
         await send_traces(rt, tracer, len(events))
 

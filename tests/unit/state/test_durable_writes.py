@@ -1,4 +1,5 @@
-"""A batch is acknowledged only once its changelog writes are on the broker.
+"""A batch is acknowledged only once its changelog writes are on the broker, and its local
+RocksDB writes happen only after that: the local store is never ahead of the changelog.
 
 The first test pins down the Faust behaviour that made this necessary (faust-streaming 0.15.3:
 ``ProducerBuffer.flush`` gives up after 0.1 s without a message handed on, however many are still
@@ -10,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import MagicMock
 
 import pytest
+import rocksdict
 from faust.transport.producer import ProducerBuffer
 
 from streamapp.agents import run_batches
@@ -44,22 +48,87 @@ async def test_faust_producer_buffer_flush_returns_with_messages_still_buffered(
         await buffer.stop()
 
 
-class FakeTable:
-    """The surface of a Faust table that :mod:`streamapp.state.durable` uses."""
+class FakeBuilder:
+    """An aiokafka ``BatchBuilder`` that holds ``capacity`` records (the first always fits)."""
 
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self.sent: list[tuple[bytes, bytes | None, asyncio.Future[None]]] = []
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.records: list[tuple[bytes, bytes | None]] = []
+        self.closed = False
+
+    def append(self, *, key: bytes, value: bytes | None, timestamp: None) -> object | None:
+        if self.closed or (self.records and len(self.records) >= self.capacity):
+            self.closed = True
+            return None
+        self.records.append((key, value))
+        return object()
+
+    def close(self) -> None:
+        self.closed = True
+
+    def record_count(self) -> int:
+        return len(self.records)
+
+
+class FakeAioProducer:
+    """Faust's aiokafka producer, batch interface only; the broker acks at consecutive offsets.
+
+    ``hold`` keeps the acks back until :meth:`ack_all`; ``refuse`` fails the next delivery.
+    """
+
+    def __init__(self, capacity: int = 1000) -> None:
+        self.capacity = capacity
+        self.hold = False
+        self.batches: list[tuple[str, int, FakeBuilder, asyncio.Future[Any]]] = []
+        self.next_offset = 0
+
+    def create_batch(self) -> FakeBuilder:
+        return FakeBuilder(self.capacity)
+
+    async def send_batch(self, builder: FakeBuilder, topic: str, *, partition: int) -> Any:
+        assert builder.closed, "an open batch would take records from producer.send() too"
+        delivered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.batches.append((topic, partition, builder, delivered))
+        if not self.hold:
+            self.ack_all()
+        return delivered
+
+    def ack_all(self) -> None:
+        for _, _, builder, delivered in self.batches:
+            if not delivered.done():
+                delivered.set_result(SimpleNamespace(offset=self.next_offset))
+                self.next_offset += builder.record_count()
+
+
+class FakeTable:
+    """The surface of a Faust table that :mod:`streamapp.state.durable` uses, on a real RocksDB.
+
+    ``data`` is the store (partition 0's database open, as Faust's assignment leaves it) and
+    ``app.producer._producer`` the aiokafka producer.
+    """
+
+    def __init__(self, path: Path, capacity: int = 1000) -> None:
+        self.db = rocksdict.Rdict(str(path / "p0"), options=rocksdict.Options(raw_mode=True))
+        self.data = SimpleNamespace(_dbs={0: self.db}, offset_key=b"__faust\0offset__")
+        self.producer = FakeAioProducer(capacity)
+        self.app = SimpleNamespace(producer=SimpleNamespace(_producer=self.producer))
+        self.changelog_topic = SimpleNamespace(get_topic_name=lambda: "t-changelog")
 
     def partition_for_key(self, key: bytes) -> int:
         return 0
 
-    def send_changelog(
-        self, partition: int, key: bytes, value: bytes | None, **_: Any
-    ) -> asyncio.Future[None]:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.sent.append((key, value, fut))
-        return fut
+    @property
+    def sent(self) -> list[tuple[bytes, bytes | None]]:
+        """The records handed to the producer, in order."""
+        return [r for _, _, builder, _ in self.producer.batches for r in builder.records]
+
+    def local(self) -> dict[bytes, bytes]:
+        """The partition's RocksDB, without Faust's persisted offset."""
+        return {k: v for k, v in self.db.items() if k != self.data.offset_key}
+
+    def persisted_offset(self) -> int | None:
+        raw = self.db.get(self.data.offset_key)
+        return int(raw) if raw is not None else None
 
 
 class FakeStream:
@@ -75,9 +144,12 @@ class FakeStream:
         self.log.append(f"ack {event}")
 
 
-async def test_run_batches_acks_only_after_the_changelog_records_are_acknowledged() -> None:
-    table = FakeTable()
-    table.data[b"gone"] = b"old"
+async def test_run_batches_acks_only_after_the_changelog_records_are_acknowledged(
+    tmp_path: Path,
+) -> None:
+    table = FakeTable(tmp_path)
+    table.db[b"gone"] = b"old"
+    table.producer.hold = True
     log: list[str] = []
 
     async def handle(batch: Sequence[str]) -> None:
@@ -89,9 +161,9 @@ async def test_run_batches_acks_only_after_the_changelog_records_are_acknowledge
         while len(table.sent) < 3:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
+        assert table.local() == {b"gone": b"old"}, "applied locally before the broker had it"
         log.append("broker acked")
-        for _, _, fut in table.sent:
-            fut.set_result(None)
+        table.producer.ack_all()
 
     acking = asyncio.ensure_future(broker_acks_later())
     await run_batches(
@@ -99,16 +171,62 @@ async def test_run_batches_acks_only_after_the_changelog_records_are_acknowledge
     )
     await acking
     assert log == ["broker acked", "ack a", "ack b"]
-    sent = [(k, v) for k, v, _ in table.sent]
-    assert sent == [(b"a", b"value"), (b"b", b"value"), (b"gone", None)]
-    assert table.data == {b"a": b"value", b"b": b"value"}
+    assert table.sent == [(b"a", b"value"), (b"b", b"value"), (b"gone", None)]
+    assert table.local() == {b"a": b"value", b"b": b"value"}
+    assert table.persisted_offset() == 2  # Faust's recovery resumes after the last record
 
 
-async def test_a_table_write_outside_a_batch_is_refused_before_anything_is_sent() -> None:
-    table = FakeTable()
+async def test_writes_keep_their_order_across_full_batches_and_the_offset_is_the_last(
+    tmp_path: Path,
+) -> None:
+    table = FakeTable(tmp_path, capacity=2)  # 5 writes: three aiokafka batches
+    with durable.tracked_writes():
+        for key, value in [(b"k", b"1"), (b"j", b"1"), (b"k", b"2"), (b"j", None), (b"k", b"3")]:
+            if value is None:
+                durable.delete(table, key)
+            else:
+                durable.put(table, key, value)
+        assert table.sent == [] and table.local() == {}, "nothing goes anywhere before settle"
+        await durable.settle()
+    assert [b.record_count() for _, _, b, _ in table.producer.batches] == [2, 2, 1]
+    assert {(t, p) for t, p, _, _ in table.producer.batches} == {("t-changelog", 0)}
+    assert table.sent == [(b"k", b"1"), (b"j", b"1"), (b"k", b"2"), (b"j", None), (b"k", b"3")]
+    assert table.local() == {b"k": b"3"}
+    assert table.persisted_offset() == 4
+
+
+async def test_a_refused_record_leaves_the_local_store_untouched(tmp_path: Path) -> None:
+    table = FakeTable(tmp_path)
+    table.db[b"k"] = b"before"
+    table.producer.hold = True
+    with durable.tracked_writes():
+        durable.put(table, b"k", b"after")
+        settling = asyncio.ensure_future(durable.settle())
+        await asyncio.sleep(0.05)
+        (*_, delivered) = table.producer.batches[0]
+        delivered.set_exception(RuntimeError("NotEnoughReplicas"))
+        with pytest.raises(RuntimeError, match="NotEnoughReplicas"):
+            await settling
+    assert table.local() == {b"k": b"before"} and table.persisted_offset() is None
+
+
+async def test_a_partition_revoked_before_the_ack_is_not_written_locally(tmp_path: Path) -> None:
+    table = FakeTable(tmp_path)
+    with durable.tracked_writes():
+        durable.put(table, b"k", b"v")
+        table.data._dbs.pop(0)  # Faust revoked the partition and dropped its database
+        await durable.settle()
+    assert table.sent == [(b"k", b"v")]
+    assert table.local() == {} and table.persisted_offset() is None  # recovery reads it
+
+
+async def test_a_table_write_outside_a_batch_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    table = FakeTable(tmp_path)
     with pytest.raises(RuntimeError, match="outside of a batch"):
         durable.put(table, b"k", b"v")
-    assert table.sent == [] and table.data == {}
+    assert table.sent == [] and table.local() == {}
 
 
 class FlakyMembership:
@@ -125,8 +243,10 @@ class FlakyMembership:
         self.released.extend(events)
 
 
-async def test_an_evicted_worker_writes_nothing_more_and_acks_nothing() -> None:
-    table = FakeTable()
+async def test_an_evicted_worker_sends_and_writes_nothing_and_acks_nothing(
+    tmp_path: Path,
+) -> None:
+    table = FakeTable(tmp_path)
     log: list[str] = []
     membership = FlakyMembership()
 
@@ -143,6 +263,24 @@ async def test_an_evicted_worker_writes_nothing_more_and_acks_nothing() -> None:
         handle=handle,
         membership=membership,  # type: ignore[arg-type]
     )
-    assert [k for k, _, _ in table.sent] == [b"first"]
-    assert b"second" not in table.data
+    assert table.sent == [] and table.local() == {}
     assert log == [] and membership.released == ["a", "b"]
+
+
+async def test_an_eviction_learnt_after_the_handler_sends_nothing(tmp_path: Path) -> None:
+    table = FakeTable(tmp_path)
+    membership = FlakyMembership()
+
+    async def handle(batch: Sequence[str]) -> None:
+        durable.put(table, b"k", b"v")
+        membership.member = False  # learnt while the handler awaited something
+
+    await run_batches(
+        FakeStream(["a"], []),
+        stage="t",
+        max_events=10,
+        within_s=0.1,
+        handle=handle,
+        membership=membership,  # type: ignore[arg-type]
+    )
+    assert table.sent == [] and table.local() == {} and membership.released == ["a"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -68,9 +69,9 @@ def fake_event(partial_json: bytes, *, timestamp_s: float) -> Any:
 
 
 @pytest.fixture
-def owner_of_clicks(monkeypatch: pytest.MonkeyPatch) -> Owner:
+def owner_of_clicks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Owner:
     """The owner's ``handle_partition`` for TUMBLING, its table and its producer."""
-    table = FakeTable()
+    table = FakeTable(tmp_path)
     producer = FakeProducer()
     captured: list[BatchHandler] = []
     # The partition's windows, already loaded: [0, 60 000) closed and emitted at watermark 95 000.
@@ -111,8 +112,12 @@ async def run_until_the_letter_is_sent(handle: BatchHandler) -> asyncio.Task[Non
     """Start the owner on a batch of one late partial; return once it has sent the letter."""
     (late_partial,) = combine(TUMBLING, [ev(20_000)], first_offset=2)
     batch = [fake_event(orjson.dumps(late_partial.to_json()), timestamp_s=100.0)]
+    async def batch_then_settle() -> None:  # what the stage loop does with a batch
+        await handle(batch)
+        await durable.settle()
+
     with durable.tracked_writes():  # the task keeps the batch's write tracking (its context)
-        task = asyncio.create_task(handle(batch))
+        task = asyncio.create_task(batch_then_settle())
     await asyncio.sleep(0.05)
     return task
 
@@ -126,11 +131,11 @@ async def test_no_state_is_written_before_the_late_events_letters_are_on_the_bro
     assert topic == "events.dlq"
     assert (b"late" in dict(headers).values()) and body is not None
     assert orjson.loads(body)["properties"] == {"k": "a", "v": 1.0}
-    assert table.data == {} and table.sent == [], "state written before the letter's ack"
+    assert table.local() == {} and table.sent == [], "state written before the letter's ack"
     assert not task.done()
     producer.broker_acks_all()
     await task
-    assert meta_key(PARTITION) in table.data  # the batch's state follows the letter
+    assert meta_key(PARTITION) in table.local()  # the batch's state follows the letter
 
 
 async def test_a_letter_the_broker_refuses_leaves_the_state_unwritten(
@@ -141,4 +146,4 @@ async def test_a_letter_the_broker_refuses_leaves_the_state_unwritten(
     producer.acks[0].set_exception(RuntimeError("NotEnoughReplicas"))
     with pytest.raises(RuntimeError, match="NotEnoughReplicas"):
         await task  # the stage loop exits without acking; the batch is replayed
-    assert table.data == {} and table.sent == []
+    assert table.local() == {} and table.sent == []

@@ -157,6 +157,7 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
             cid = (header(msg.headers, Header.CORRELATION_ID) or b"").decode("utf-8", "replace")
             own = Origin(msg.topic, partition, msg.offset)
             user = (msg.key or b"").decode("utf-8", "replace")
+            body_json = orjson.dumps(event.body).decode()  # once, for every aggregate
             for combiner, cut in zip(combiners, cuts, strict=True):
                 if msg.offset < cut:
                     continue  # below the cut: the backfill's part (streamapp.replay)
@@ -167,6 +168,7 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
                     origin=own,
                     user_id=user,
                     origin_item=msg.item,
+                    body_json=body_json,
                 )
         producer = app.producer
         for agg, combiner in zip(fed, combiners, strict=True):

@@ -196,6 +196,13 @@ def install_owner(rt: Runtime, aggregate: Aggregate, gate: BackfillGate) -> Aggr
             )
         reemits = state.pending()
         applied = state.apply_batch(sorted_.own, now_ms)
+        if applied.undecodable:
+            log.error(
+                "%s: %d partials with undecodable contributions skipped (partition %s)",
+                stage,
+                applied.undecodable,
+                partition,
+            )
         if sorted_.released and state.release(now_ms):
             log.info(
                 "%s %s: backfill done on partition %d", aggregate.name, aggregate.version, partition

@@ -156,6 +156,8 @@ class Applied:
 
     late: tuple[LateEvent, ...] = ()
     duplicates: int = 0
+    undecodable: int = 0
+    """Partials skipped whole: their contributions did not decode (logged by the owner)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,56 +277,70 @@ class PartitionWindows:
         """Merge partials read together; report the contributions that were late or replays.
 
         Lateness is judged against the watermark before the batch; the watermark moves once,
-        after it. Fast path per partial: no window of it is closed and no contribution is fenced,
-        so its pre-merged accumulators are merged as they are. Otherwise each contribution is
-        applied on its own (slow path, only after a crash or when events are late).
+        after it. Fast path per window of a partial: the window is open and none of the
+        partial's origin positions is fenced there, so its pre-merged accumulator is merged as
+        it is. The partial's other windows (closed, or fenced after a crash) take each
+        contribution on its own (slow path); only then are the contributions decoded.
+        A partial whose contributions do not decode is not applied at all (``undecodable``).
         """
         late: list[LateEvent] = []
         duplicates = 0
-        seen: list[Contribution] = []
+        undecodable = 0
+        latest: int | None = None
         for partial in partials:
-            if not partial.contributions:
+            if not partial.count:
                 continue
-            if self._fresh(partial):
-                self._merge_whole(partial)
-            else:
-                result = self._apply_each(partial)
+            spans = {
+                (None if k is None else OriginPartition(*k)): span
+                for k, span in partial.spans.items()
+            }
+            whole, each = self._split(partial, spans)
+            if each:
+                try:
+                    _ = partial.contributions  # decoded now, before anything of it is applied
+                except _json.WindowStateDecodeError:
+                    undecodable += 1
+                    continue
+            for start in whole:
+                window = self._open_window(WindowId(partial.key, start))
+                window.accumulator.merge(partial.windows[start])
+                for op, (_, highest) in spans.items():
+                    window.record(op, highest)
+            if each:
+                result = self._apply_each(partial, each)
                 late.extend(result.late)
                 duplicates += result.duplicates
-            self._record_applied(partial)
-            seen.extend(partial.contributions)
-        if seen:
-            self._progress(seen, now_wall_ms)
-        return Applied(tuple(late), duplicates)
+            for op, (_, highest) in spans.items():
+                if op is not None:
+                    mark = (partial.key, op)
+                    self._applied[mark] = max(self._applied.get(mark, -1), highest)
+            if partial.max_event_time_ms is not None and (
+                latest is None or partial.max_event_time_ms > latest
+            ):
+                latest = partial.max_event_time_ms
+        if latest is not None:
+            self._progress(latest, now_wall_ms)
+        return Applied(tuple(late), duplicates, undecodable)
 
-    def _fresh(self, partial: Partial) -> bool:
-        if any(self.is_closed(start) for start in partial.windows):
-            return False
-        lowest: dict[OriginPartition, int] = {}
-        for c in partial.contributions:
-            op = _origin_partition(c)
-            if op is not None:
-                lowest[op] = min(lowest.get(op, c.origin_position), c.origin_position)
+    def _split(
+        self, partial: Partial, spans: Mapping[OriginPartition | None, tuple[int, int]]
+    ) -> tuple[list[int], frozenset[int]]:
+        """The partial's windows merged whole, and those whose contributions go one by one."""
+        whole: list[int] = []
+        each: list[int] = []
         for start in partial.windows:
+            if self.is_closed(start):
+                each.append(start)
+                continue
             window = self._open.get(WindowId(partial.key, start))
-            if window is not None and any(window.fenced(op, o) for op, o in lowest.items()):
-                return False
-        return True
+            if window is not None and any(window.fenced(op, lo) for op, (lo, _) in spans.items()):
+                each.append(start)
+            else:
+                whole.append(start)
+        return whole, frozenset(each)
 
-    def _merge_whole(self, partial: Partial) -> None:
-        # A partial holds every event of its key in its offset range, so each of its windows has
-        # now seen its origins up to the partial's highest offsets.
-        highest: dict[OriginPartition | None, int] = {}
-        for c in partial.contributions:
-            op = _origin_partition(c)
-            highest[op] = max(highest.get(op, -1), c.origin_position)
-        for start, accumulator in partial.windows.items():
-            window = self._open_window(WindowId(partial.key, start))
-            window.accumulator.merge(accumulator)
-            for op, offset in highest.items():
-                window.record(op, offset)
-
-    def _apply_each(self, partial: Partial) -> Applied:
+    def _apply_each(self, partial: Partial, only: frozenset[int]) -> Applied:
+        """Apply each contribution to those of its windows in ``only`` (the others are merged)."""
         late: list[LateEvent] = []
         duplicates = 0
         for c in partial.contributions:
@@ -332,6 +348,8 @@ class PartitionWindows:
             closed_windows: list[WindowRange] = []
             duplicate = False
             for window_range in windows_for(c.event_time_ms, self._window):
+                if window_range.start_ms not in only:
+                    continue
                 if self.is_closed(window_range.start_ms):
                     mark = self._applied.get((partial.key, op), -1) if op is not None else -1
                     if op is not None and c.origin_position <= mark:
@@ -358,19 +376,10 @@ class PartitionWindows:
         self._dirty.add(wid)
         return window
 
-    def _record_applied(self, partial: Partial) -> None:
-        for c in partial.contributions:
-            op = _origin_partition(c)
-            if op is not None:
-                mark = (partial.key, op)
-                self._applied[mark] = max(self._applied.get(mark, -1), c.origin_position)
-
-    def _progress(self, contributions: Iterable[Contribution], now_wall_ms: int) -> None:
-        for c in contributions:
-            if self._max_event_time_ms is None or c.event_time_ms > self._max_event_time_ms:
-                self._max_event_time_ms = c.event_time_ms
-        if self._max_event_time_ms is not None:
-            self.advance(self._max_event_time_ms)
+    def _progress(self, max_event_time_ms: int, now_wall_ms: int) -> None:
+        if self._max_event_time_ms is None or max_event_time_ms > self._max_event_time_ms:
+            self._max_event_time_ms = max_event_time_ms
+        self.advance(self._max_event_time_ms)
         # Never back: a backlog read after a restart carries older times than the restore's.
         last = self._last_activity_wall_ms
         self._last_activity_wall_ms = now_wall_ms if last is None else max(last, now_wall_ms)

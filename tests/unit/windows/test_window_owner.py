@@ -112,6 +112,7 @@ async def run_until_the_letter_is_sent(handle: BatchHandler) -> asyncio.Task[Non
     """Start the owner on a batch of one late partial; return once it has sent the letter."""
     (late_partial,) = combine(TUMBLING, [ev(20_000)], first_offset=2)
     batch = [fake_event(orjson.dumps(late_partial.to_json()), timestamp_s=100.0)]
+
     async def batch_then_settle() -> None:  # what the stage loop does with a batch
         await handle(batch)
         await durable.settle()

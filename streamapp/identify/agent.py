@@ -31,7 +31,7 @@ from streamapp.identify.dedupe import Seen
 from streamapp.identify.keys import SEEN_PREFIX, binding_key, seen_key
 from streamapp.identify.resolve import Outcome, SendHandoff, binding_subject
 from streamapp.identify.stage import identify
-from streamapp.identify.sweep import sweep
+from streamapp.identify.sweep import SweepPass, sweep
 from streamapp.ingest.normalised import event_from_normalised
 from streamapp.packed import Packer
 from streamapp.profiles.messages import Kind
@@ -44,6 +44,7 @@ STAGE = "identify"
 TABLE = "identities"
 UNDECODABLE = Rejection(STAGE, Reason.WRONG_TYPE, "internal record is not a normalised event")
 SWEEP_EVERY_S = 1.0
+"""Slices of a pass run at most this often per partition (a pass then waits: SweepPass)."""
 SWEEP_SLICE = 2_000
 """Dedupe entries judged per partition per sweep: a bounded pause, about a millisecond."""
 
@@ -61,24 +62,34 @@ def install(rt: Runtime) -> None:
     horizon_ms = settings.dedupe_horizon_s * 1000
     kind_handoff = Kind.HANDOFF.value.encode()
     seen_prefix = SEEN_PREFIX.encode()
-    cursors: dict[int, tuple[float, bytes | None]] = {}  # partition -> (last sweep, next key)
+    retain_ms = 2 * horizon_ms
+    passes: dict[int, SweepPass] = {}  # partition -> the sweep pass under way
+    due_ms: dict[int, int] = {}  # partition -> wall time its next slice may run
 
     def expire_dedupe_entries(partition: int) -> None:
         """Delete a slice of the partition's expired dedupe entries (inside its batch)."""
-        now = time.monotonic()
-        last, start = cursors.get(partition, (0.0, None))
-        if now - last < SWEEP_EVERY_S:
+        now_ms = int(time.time() * 1000)
+        if now_ms < due_ms.get(partition, 0):
             return
+        sweep_pass = passes.get(partition)
+        if sweep_pass is None:
+            sweep_pass = passes[partition] = SweepPass(started_ms=now_ms)
         result = sweep(
-            scan(table, partition, seen_prefix, start),
-            now_ms=int(time.time() * 1000),
-            retain_ms=2 * horizon_ms,
+            scan(table, partition, seen_prefix, sweep_pass.next_from),
+            now_ms=now_ms,
+            retain_ms=retain_ms,
             limit=SWEEP_SLICE,
         )
         for key in result.expired:
             durable.delete(table, key)
         metrics.dedupe_expired.inc(len(result.expired))
-        cursors[partition] = (now, result.next_from)
+        next_pass_ms = sweep_pass.add(result, retain_ms)
+        next_slice_ms = now_ms + int(SWEEP_EVERY_S * 1000)
+        if next_pass_ms is None:
+            due_ms[partition] = next_slice_ms
+        else:
+            del passes[partition]
+            due_ms[partition] = max(next_pass_ms, next_slice_ms)
 
     async def handle_partition(events: Sequence[Any]) -> None:
         producer = app.producer

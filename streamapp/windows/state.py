@@ -301,19 +301,12 @@ class PartitionWindows:
                 except _json.WindowStateDecodeError:
                     undecodable += 1
                     continue
-            for start in whole:
-                window = self._open_window(WindowId(partial.key, start))
-                window.accumulator.merge(partial.windows[start])
-                for op, (_, highest) in spans.items():
-                    window.record(op, highest)
+            self._merge_whole(partial, whole, spans)
             if each:
                 result = self._apply_each(partial, each)
                 late.extend(result.late)
                 duplicates += result.duplicates
-            for op, (_, highest) in spans.items():
-                if op is not None:
-                    mark = (partial.key, op)
-                    self._applied[mark] = max(self._applied.get(mark, -1), highest)
+            self._record_applied(partial, spans)
             if partial.max_event_time_ms is not None and (
                 latest is None or partial.max_event_time_ms > latest
             ):
@@ -338,6 +331,28 @@ class PartitionWindows:
             else:
                 whole.append(start)
         return whole, frozenset(each)
+
+    def _merge_whole(
+        self,
+        partial: Partial,
+        starts: Iterable[int],
+        spans: Mapping[OriginPartition | None, tuple[int, int]],
+    ) -> None:
+        # A partial holds every event of its key in its offset range, so each of these windows
+        # has now seen its origins up to the partial's highest positions.
+        for start in starts:
+            window = self._open_window(WindowId(partial.key, start))
+            window.accumulator.merge(partial.windows[start])
+            for op, (_, highest) in spans.items():
+                window.record(op, highest)
+
+    def _record_applied(
+        self, partial: Partial, spans: Mapping[OriginPartition | None, tuple[int, int]]
+    ) -> None:
+        for op, (_, highest) in spans.items():
+            if op is not None:
+                mark = (partial.key, op)
+                self._applied[mark] = max(self._applied.get(mark, -1), highest)
 
     def _apply_each(self, partial: Partial, only: frozenset[int]) -> Applied:
         """Apply each contribution to those of its windows in ``only`` (the others are merged)."""

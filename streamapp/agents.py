@@ -211,6 +211,8 @@ def in_order_admitter(rt: Any, stage: str) -> Admitter:
         out: list[Any] = []
         for event in batch:
             message = event.message
+            if not guard.knows(message.tp):  # newly assigned: see streamapp.state.in_order
+                guard.start_at(message.tp, await filler.first_unprocessed(message.tp))
             gap = guard.admit(message.tp, message.offset)
             if gap is not None:
                 filled = await filler.fetch(message.tp, gap)

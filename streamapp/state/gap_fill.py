@@ -13,6 +13,7 @@ import time
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streamapp.errors import StreamappError
 from streamapp.state.in_order import Gap
@@ -52,12 +53,13 @@ class FilledEvent:
 
 
 class GapFiller:
-    """One plain consumer per stage loop, created on first use (gaps are rare)."""
+    """One plain consumer (and one admin client) per stage loop, created on first use."""
 
     def __init__(self, bootstrap_servers: str, app: Any) -> None:
         self._bootstrap = bootstrap_servers
         self._app = app  # its consumer acknowledges the filled records
         self._consumer: AIOKafkaConsumer | None = None
+        self._admin: Any = None  # reads the group's committed offsets
 
     async def fetch(self, tp: Any, gap: Gap) -> list[FilledEvent]:
         """The records of ``tp`` in ``[gap.start, gap.end)`` that exist, in offset order."""
@@ -75,6 +77,42 @@ class GapFiller:
                 if gap.start <= record.offset < gap.end:
                     out.append(FilledEvent(FilledMessage(record, tp), self._app.consumer))
         return out
+
+    async def first_unprocessed(self, tp: Any) -> int:
+        """The offset ``tp`` must be processed from: the group's commit, else the first record.
+
+        A commit of the worker's group (the app id) covers every record below it; with none,
+        nothing of the partition is known to be processed.
+        """
+        consumer = await self._started()
+        ktp = TopicPartition(tp.topic, tp.partition)
+        admin = await self._admin_started()
+        try:
+            found = await admin.list_consumer_group_offsets(self._app.conf.id, partitions=[ktp])
+        except BaseException:
+            self._admin = None
+            await admin.close()
+            raise
+        meta = found.get(ktp)
+        if meta is not None and meta.offset >= 0:
+            return int(meta.offset)
+        firsts = await consumer.beginning_offsets([ktp])
+        return int(firsts[ktp])
+
+    async def close(self) -> None:
+        """Stop both clients (they live as long as the stage loop; tests stop them)."""
+        consumer, admin, self._consumer, self._admin = self._consumer, self._admin, None, None
+        if consumer is not None:
+            await consumer.stop()
+        if admin is not None:
+            await admin.close()
+
+    async def _admin_started(self) -> Any:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+            await admin.start()
+            self._admin = admin
+        return self._admin
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:

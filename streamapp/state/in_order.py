@@ -18,8 +18,16 @@ consumer (:mod:`streamapp.state.gap_fill`) and processes those records first, th
 filled records are acknowledged to Faust's consumer like delivered ones, so its commits stay
 contiguous. If Faust delivers them later after all, they are replays. Records that do not exist
 (deleted by retention) cannot be read; that gap is counted. A partition leaves the guard when
-this worker loses it; the first record after it is (re)assigned is trusted, as Faust positions it
-at the committed offset.
+this worker loses it.
+
+The first record after a partition is (re)assigned is not trusted either: before it, the stage
+loop sets ``expected`` to the group's committed offset, or to the partition's first offset when
+nothing was ever committed (:meth:`OrderGuard.start_at`). Why: Faust drops the records it fetched
+while its flow was suspended for the rebalance's recovery, and only its seek to the committed
+offset brings them back; with no committed offset it does not seek, so its first record was
+wherever the dropped fetch had left the position. Seen in the three-SIGKILL e2e: a worker
+restarted onto ``events.identify`` partitions its killed predecessor had processed but never
+committed began at offsets 23 and 25, and 16 records were never identified.
 
 Pure: :class:`OrderGuard` only decides; the stage loop (:func:`streamapp.agents.run_batches`)
 fetches.
@@ -53,6 +61,14 @@ class OrderGuard:
         if expected is None or offset <= expected:
             return None
         return Gap(expected, offset)
+
+    def knows(self, tp: Hashable) -> bool:
+        """Whether ``tp`` has an ``expected`` offset (else call :meth:`start_at` first)."""
+        return tp in self._expected
+
+    def start_at(self, tp: Hashable, offset: int) -> None:
+        """Expect ``tp``'s next record at ``offset``: the first one not known to be processed."""
+        self._expected[tp] = offset
 
     def keep_only(self, assigned: Iterable[Hashable]) -> None:
         """Forget the partitions this worker no longer has (call on every new assignment)."""

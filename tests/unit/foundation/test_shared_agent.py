@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from streamapp.agents import declare_partitioned_agent
+from streamapp.state.gap_fill import GapFiller
 
 
 @dataclass
@@ -66,7 +69,13 @@ class OneBatch:
         self.acked.append(e)
 
 
-async def test_two_stages_on_one_topic_run_in_one_agent_per_partition() -> None:
+async def test_two_stages_on_one_topic_run_in_one_agent_per_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def committed(self: GapFiller, tp: Any) -> int:  # what the group committed
+        return {("t", 0): 5, ("t", 1): 7}[tp]
+
+    monkeypatch.setattr(GapFiller, "first_unprocessed", committed)
     app = FakeApp()
     settings = SimpleNamespace(
         batch_max_events=10, batch_within_s=0.1, kafka_bootstrap_servers="127.0.0.1:1"

@@ -30,8 +30,21 @@ def test_a_replay_from_the_committed_offset_needs_nothing() -> None:
     assert gaps(guard, [95, 96, 97, 98]) == [None] * 4
 
 
-def test_a_partition_lost_and_assigned_again_trusts_its_first_record() -> None:
+def test_a_partition_lost_and_assigned_again_starts_from_the_committed_offset() -> None:
     guard = OrderGuard()
     gaps(guard, [300])
     guard.keep_only([("events.identified", 0)])
-    assert gaps(guard, [900]) == [None]  # another worker processed 301..899 meanwhile
+    assert not guard.knows(P)  # the stage loop asks the group's committed offset first
+    guard.start_at(P, 900)  # another worker processed and committed 301..899 meanwhile
+    assert gaps(guard, [900]) == [None]
+
+
+def test_a_first_record_past_the_first_unprocessed_offset_is_a_gap() -> None:
+    # Seen in the three-SIGKILL e2e: nothing committed on the partition yet, and Faust's first
+    # record after the assignment was offset 23: the records it fetched during the recovery
+    # were dropped and, with no commit to seek back to, never fetched again.
+    guard = OrderGuard()
+    assert not guard.knows(P)
+    guard.start_at(P, 0)
+    assert guard.knows(P)
+    assert gaps(guard, [23, 24]) == [Gap(0, 23), None]

@@ -2,8 +2,8 @@
 
 Each run gets its own topic prefix and app id on the broker, production settings otherwise
 (acks=all, standby replicas, the example topologies in ``topologies/``). Throughput is the time
-from the first validated record appearing on ``events.identify`` until the app's consumer group
-has committed every offset of every topic it reads (``events``, ``events.identify``,
+from the first validated record appearing on ``events.identify`` until the app's consumer groups
+have committed every offset of every topic they read (``events``, ``events.identify``,
 ``events.identified``, ``windows.*``): every effect, including the sink records of every window
 closed by then, is on the broker.
 """
@@ -26,6 +26,7 @@ import orjson
 
 from benchmarks.kafka_io import LagProbe, end_offsets
 from benchmarks.procstats import ProcessSampler
+from streamapp.topics import validate_group
 
 REPO = Path(__file__).resolve().parents[1]
 STREAMAPP = str(REPO / ".venv" / "bin" / "streamapp")
@@ -151,8 +152,9 @@ async def wait_drained(
 ) -> tuple[float, float]:
     """(t0, t1): first output seen on ``events.identify``; every effect committed.
 
-    Done means: the group's lag on ``events``, ``events.identify`` and ``events.identified`` is 0
-    (all events, stitching hand-offs and partials produced), and then its committed offsets on
+    Done means: the lag on ``events`` (the validate reader's group), ``events.identify`` and
+    ``events.identified`` (the workers' group) is 0 (all events, stitching hand-offs and partials
+    produced), and then the workers' committed offsets on
     every ``windows.*`` topic reached the end offsets read at that moment. Lag on ``windows.*``
     itself never stays 0: the owners send themselves a tick per second there.
     """
@@ -167,7 +169,10 @@ async def wait_drained(
         if time.monotonic() > deadline:
             raise RuntimeError(f"not drained in {timeout_s} s")
 
-    async with LagProbe(dep.bootstrap, dep.app_id) as probe:
+    async with (
+        LagProbe(dep.bootstrap, validate_group(dep.app_id)) as reader,
+        LagProbe(dep.bootstrap, dep.app_id) as probe,
+    ):
         while not t0:
             ends = await end_offsets(dep.bootstrap, [identify])
             if sum(ends.values()) > 0:
@@ -179,9 +184,9 @@ async def wait_drained(
             await asyncio.sleep(0.05)
         while True:
             check()
-            lag, _ = await probe.lag(chain)
-            _, done_events = await probe.lag(chain[:1])
-            if lag == 0 and done_events >= total:
+            lag, _ = await probe.lag(chain[1:])
+            lag_events, done_events = await reader.lag(chain[:1])
+            if lag + lag_events == 0 and done_events >= total:
                 break
             await asyncio.sleep(0.2)
         windows = [t for t in await probe.topics(dep.topic("windows.")) if t != identify]

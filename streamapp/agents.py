@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from streamapp.errors import DeadLetterLimitExceeded
 from streamapp.events import Origin
@@ -74,6 +74,21 @@ class GroupMembership:
             unacked.discard(event.message)
 
 
+def exit_stage(stage: str, exc: BaseException) -> NoReturn:
+    """End the process at once for a stage's failure, committing nothing (module docstring).
+
+    A tripped dead-letter breaker exits with its own code, so an operator can tell bad input
+    from a bug.
+    """
+    if isinstance(exc, DeadLetterLimitExceeded):
+        log.critical("DEAD-LETTER BREAKER TRIPPED in stage %s: %s", stage, exc)
+        logging.shutdown()
+        os._exit(EXIT_DLQ_BREAKER)
+    log.critical("stage %s failed; exiting without committing", stage, exc_info=exc)
+    logging.shutdown()
+    os._exit(EXIT_CRASH)
+
+
 async def run_batches(
     stream: Any,
     *,
@@ -105,14 +120,8 @@ async def run_batches(
             if membership is not None:
                 membership.release(batch)
             continue
-        except DeadLetterLimitExceeded as exc:
-            log.critical("DEAD-LETTER BREAKER TRIPPED in stage %s: %s", stage, exc)
-            logging.shutdown()
-            os._exit(EXIT_DLQ_BREAKER)
-        except BaseException:
-            log.critical("stage %s failed; exiting without committing", stage, exc_info=True)
-            logging.shutdown()
-            os._exit(EXIT_CRASH)
+        except BaseException as exc:
+            exit_stage(stage, exc)
         for event in batch:
             if isinstance(event, FilledEvent):
                 event.ack()
@@ -128,10 +137,15 @@ def unpack_all(events: Sequence[Any]) -> list[Item]:
     return items
 
 
-async def send_packed(producer: Any, topic: str, packer: Packer) -> None:
-    """Send the packer's records (one per destination partition, in order) to ``topic``."""
-    for partition, value, headers in packer.drain():
+async def send_packed(producer: Any, topic: str, packer: Packer) -> list[Any]:
+    """Send the packer's records (one per destination partition, in order) to ``topic``.
+
+    Returns the sends' futures, each resolved once the broker acknowledged its record.
+    """
+    return [
         await producer.send(topic, None, value, partition, None, headers)
+        for partition, value, headers in packer.drain()
+    ]
 
 
 class OutputNumbering:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 from aiohttp import web
@@ -19,6 +19,9 @@ from streamapp import gc_tuning, provision
 from streamapp.config import Settings, default_worker_id, load_settings
 from streamapp.observability.metrics import Metrics, create_metrics
 from streamapp.observability.observed import Observed
+
+if TYPE_CHECKING:
+    from streamapp.ingest.reader import EventsReader
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,10 @@ class Runtime:
     start_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Run once when the worker starts, after its topics exist and before any table recovers
     (the last moment a table can still be declared)."""
+    stop_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run when the worker stops, before Faust stops its consumer and producer."""
+    events_reader: EventsReader | None = None
+    """The validate stage's own consumer of ``events`` (:mod:`streamapp.ingest.reader`)."""
 
     @property
     def web_app(self) -> web.Application:
@@ -68,6 +75,15 @@ class StreamApp(faust.App):
         for hook in rt.start_hooks:
             await hook()
         gc_tuning.freeze_startup_objects()
+
+    async def on_stop(self) -> None:
+        """Run the stop hooks (the validate reader leaves its group), then Faust's own stop."""
+        for hook in self.runtime.stop_hooks:
+            try:
+                await hook()
+            except Exception:
+                log.exception("a stop hook failed; stopping anyway")
+        await super().on_stop()
 
 
 PRODUCER_LINGER_MS = 5

@@ -60,6 +60,15 @@ def windows_topic(name: str) -> str:
     return f"windows.{name}"
 
 
+def validate_group(app_id: str) -> str:
+    """The consumer group that reads ``events``: the validate stage's own reader's.
+
+    Every later topic is read by the workers' Faust group, whose id is the app id
+    (:mod:`streamapp.ingest.reader` says why ``events`` is read apart).
+    """
+    return f"{app_id}-validate"
+
+
 class Header:
     """Kafka header keys (bytes values, UTF-8)."""
 

@@ -1,5 +1,8 @@
 """Stage ① validate: ``events`` -> ``events.identify`` (re-keyed by identity key) or ``events.dlq``.
 
+It reads ``events`` with a consumer of its own, not a Faust agent (:mod:`streamapp.ingest.reader`
+says why and what that keeps of the delivery contract).
+
 Reads any producer's Segment JSON from the user-facing topic (the HTTP endpoint writes there too),
 validates it with the pure :mod:`streamapp.ingest.validate`, and forwards the normalised event keyed
 by its identity key, whatever key the producer used, with the correlation id and the record's
@@ -17,16 +20,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from aiokafka import ConsumerRecord
 
-from streamapp.agents import declare_agent, header, send_packed
+from streamapp.agents import header, send_packed
 from streamapp.app import Runtime
 from streamapp.dlq.breaker import DeadLetterBreaker
 from streamapp.dlq.letters import dead_letter
 from streamapp.events import Event, Origin, Rejection
+from streamapp.ingest.reader import EventsReader
 from streamapp.ingest.validate import decode_record
 from streamapp.observability.trace import sampled, trace_line
 from streamapp.packed import Packer
-from streamapp.state.tables import raw_topic
 from streamapp.topics import Header
 
 STAGE = "validate"
@@ -36,19 +40,18 @@ NORMALISED_SLACK_BYTES = 1024
 def install(rt: Runtime) -> None:
     """Declare the ``events`` topic and the validate agent."""
     app, names, settings = rt.app, rt.settings.topics, rt.settings
-    source = raw_topic(rt, names.events)
     breaker = DeadLetterBreaker(STAGE, window=settings.dlq_window, max_ratio=settings.dlq_max_ratio)
     metrics = rt.metrics
 
-    async def handle(batch: Sequence[Any]) -> None:
+    async def handle(batch: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Any]:
         producer = app.producer
+        sent: list[Any] = []
         now_ms = int(time.time() * 1000)
         started = time.perf_counter()
         traced: list[tuple[str, int | None, Rejection | None]] = []
         forwarded = 0
         packer = Packer(settings.topic_partitions)
-        for fevent in batch:
-            msg = fevent.message
+        for msg in batch:
             origin = Origin(msg.topic, msg.partition, msg.offset)
             raw: bytes = msg.value if msg.value is not None else b""
             cid_header = header(msg.headers, Header.CORRELATION_ID)
@@ -73,8 +76,10 @@ def install(rt: Runtime) -> None:
                     correlation_id=cid,
                     failed_at_ms=now_ms,
                 )
-                await producer.send(
-                    names.events_dlq, letter.key, letter.value, None, None, letter.headers
+                sent.append(
+                    await producer.send(
+                        names.events_dlq, letter.key, letter.value, None, None, letter.headers
+                    )
                 )
                 metrics.rejected.labels(STAGE, result.reason.value).inc()
                 metrics.produced.labels(names.events_dlq).inc()
@@ -97,15 +102,24 @@ def install(rt: Runtime) -> None:
             metrics.accepted.labels("kafka" if ingest is None else ingest.decode()).inc()
             if sampled(cid, settings.trace_sample_rate):
                 traced.append((cid, result.event_time_ms, None))
-        await send_packed(producer, names.events_identify, packer)
+        sent.extend(await send_packed(producer, names.events_identify, packer))
         metrics.stage_events.labels(STAGE).inc(len(batch))
         metrics.produced.labels(names.events_identify).inc(forwarded)
         per_event_s = (time.perf_counter() - started) / max(1, len(batch))
         for cid, occurred_at_ms, rejection in traced:
             line = _trace(rt, cid, per_event_s, occurred_at_ms, now_ms, rejection)
-            await producer.send(names.traces, cid.encode(), line, None, None, None)
+            sent.append(await producer.send(names.traces, cid.encode(), line, None, None, None))
+        return sent
 
-    declare_agent(rt, source, stage=STAGE, handle=handle)
+    reader = EventsReader(settings, stage=STAGE, handle=handle)
+    rt.events_reader = reader
+    rt.stop_hooks.append(reader.stop)
+
+    async def start_reading() -> None:
+        # A Faust task starts once the worker runs, so the producer the handler sends with is up.
+        reader.start()
+
+    app.task(start_reading)
 
 
 def _origin_cid(origin: Origin) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from streamapp.observability.lag import LagReader, PartitionLag
 from streamapp.observability.observed import Recovery
 from streamapp.observability.rates import RateMeter
+from streamapp.topics import validate_group
 
 if TYPE_CHECKING:
     from streamapp.app import Runtime
@@ -37,10 +38,22 @@ ESTIMATE_KEYS: Final = "rocksdb.estimate-num-keys"
 
 
 def input_topics(rt: Runtime) -> list[str]:
-    """The topics the deployment's consumer group reads, in dataflow order."""
+    """The topics the deployment's workers read, in dataflow order."""
+    return [topic for topics in reading_groups(rt).values() for topic in topics]
+
+
+def reading_groups(rt: Runtime) -> dict[str, list[str]]:
+    """Consumer group -> the topics it reads.
+
+    The validate reader's group reads ``events`` (:mod:`streamapp.ingest.reader`), the workers'
+    Faust group everything after it.
+    """
     names = rt.settings.topics
-    topics = [names.events, names.events_identify, names.events_identified]
-    return topics + [names.windows(name) for name in rt.aggregate_names]
+    faust_topics = [names.events_identify, names.events_identified]
+    return {
+        validate_group(rt.settings.app_id): [names.events],
+        rt.settings.app_id: faust_topics + [names.windows(name) for name in rt.aggregate_names],
+    }
 
 
 def stage_totals(rt: Runtime) -> dict[str, float]:
@@ -55,8 +68,10 @@ def stage_totals(rt: Runtime) -> dict[str, float]:
 
 def owned_partitions(rt: Runtime) -> set[tuple[str, int]]:
     """(topic, partition) of every partition this worker's consumer is assigned."""
+    reader = rt.events_reader
+    owned = set() if reader is None else {(tp.topic, tp.partition) for tp in reader.assignment()}
     try:
-        return {(tp.topic, tp.partition) for tp in rt.app.consumer.assignment()}
+        return owned | {(tp.topic, tp.partition) for tp in rt.app.consumer.assignment()}
     except Exception:  # the consumer has not started yet
         return set()
 
@@ -114,7 +129,9 @@ async def sample(rt: Runtime, meter: RateMeter, lag: LagReader) -> None:
     observed.stage_totals, observed.stage_rates = totals, rates
     complete = True
     try:
-        rows = await lag.read(rt.app.conf.id, input_topics(rt))
+        rows = []
+        for group, topics in reading_groups(rt).items():
+            rows.extend(await lag.read(group, topics))
     except Exception as exc:  # the broker may be away; the next sample tries again
         log.warning("sampling consumer lag failed: %r", exc)
         observed.lag_error, complete = repr(exc), False

@@ -14,9 +14,12 @@ from streamapp.app import Runtime
 
 
 def _assignment(rt: Runtime) -> dict[str, list[int]]:
-    consumer = rt.app.consumer
+    """Partitions this worker reads, per topic: Faust's consumer and the validate reader's."""
+    assigned = set(rt.app.consumer.assignment())
+    if rt.events_reader is not None:
+        assigned |= rt.events_reader.assignment()
     by_topic: dict[str, list[int]] = {}
-    for tp in sorted(consumer.assignment()):
+    for tp in sorted(assigned):
         by_topic.setdefault(tp.topic, []).append(tp.partition)
     return by_topic
 

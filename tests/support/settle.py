@@ -22,6 +22,7 @@ import requests
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streamapp.topics import validate_group
 from tests.support.groundtruth import Expected, Workload
 from tests.support.workers import Worker
 
@@ -208,6 +209,7 @@ async def _lag(bootstrap: str, group: str, topics: Sequence[str]) -> dict[str, i
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
+        committed.update(await admin.list_consumer_group_offsets(validate_group(group)))
         lag: dict[str, int] = {}
         for topic in topics:
             parts = consumer.partitions_for_topic(topic)
@@ -231,7 +233,11 @@ async def _lag(bootstrap: str, group: str, topics: Sequence[str]) -> dict[str, i
 def wait_drained(
     bootstrap: str, group: str, topics: Sequence[str], *, timeout_s: float = 60.0
 ) -> None:
-    """Wait until ``group`` has committed every record of ``topics`` (nothing left in flight)."""
+    """Wait until ``group`` has committed every record of ``topics`` (nothing left in flight).
+
+    ``events`` is read by the validate stage's own group (:func:`validate_group` of ``group``),
+    so its offsets count too.
+    """
     deadline = time.monotonic() + timeout_s
     lag: dict[str, int] = {}
     while time.monotonic() < deadline:

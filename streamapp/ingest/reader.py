@@ -1,0 +1,156 @@
+"""Stage ①'s own reader of ``events``: an aiokafka consumer in a group of its own.
+
+Why not a Faust agent like the other stages: ``events`` is the one topic with a record per event
+(the later topics carry packed records of many events), and Faust spends on every record it
+hands to an agent: two tasks and an ``asyncio.wait`` per message in its fetcher
+(``Consumer._drain_messages``), an ``Event``, a stream step and an ack. py-spy put that at about
+17 % of a draining worker. The validate stage is stateless, so it needs none of what Faust adds
+(tables, co-partitioning, recovery), and a plain consumer reads its batches with ``getmany``.
+
+The delivery contract is the one the Faust path had:
+
+- A batch's offsets are committed only after every record it sent (forwards, dead letters,
+  traces) is acknowledged by the broker (the producer runs with acks=all).
+- A batch whose commit fails (a rebalance took its partitions) or that never commits (the worker
+  died) is read again by the partition's next owner. The identify stage fences the copies by
+  their origin coordinates (:mod:`streamapp.state.fence`), as it did for Faust's redeliveries.
+- Each partition is read in offset order from the committed offset: aiokafka drops what it
+  fetched for a partition it lost, and starts a partition it got at the group's offset.
+- An unexpected error ends the process without committing, as in every stage
+  (:func:`streamapp.agents.exit_stage`).
+
+The group is ``<app id>-validate`` (:func:`validate_group`): lag on ``events`` is read there
+(:func:`streamapp.observability.sampler.reading_groups`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from streamapp.agents import exit_stage
+from streamapp.config import Settings
+from streamapp.topics import validate_group
+
+log = logging.getLogger(__name__)
+
+RecordsHandler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[list[Any]]]
+"""Handles a batch and returns the futures of what it sent (each resolves once acknowledged)."""
+
+
+def events_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """The reader's consumer: the deployment's ``events`` in the validate group, manual commits."""
+    return AIOKafkaConsumer(
+        settings.topics.events,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=validate_group(settings.app_id),
+        client_id=f"{settings.app_id}-validate",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=int(settings.session_timeout_s * 1000),
+        heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
+    )
+
+
+def batch_offsets(
+    fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+) -> dict[TopicPartition, int]:
+    """The offsets to commit once every record of ``fetched`` is handled: last offset + 1."""
+    return {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+
+
+def in_batch_order(
+    fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of a fetch, partition by partition, each partition in offset order."""
+    return [record for tp in sorted(fetched) for record in fetched[tp]]
+
+
+class EventsReader:
+    """Reads ``events`` in batches; commits a batch once its outputs are on the broker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        stage: str,
+        handle: RecordsHandler,
+        consumer_factory: Callable[[], AIOKafkaConsumer] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._stage = stage
+        self._handle = handle
+        self._new_consumer = consumer_factory or functools.partial(events_consumer, settings)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def assignment(self) -> set[TopicPartition]:
+        """The ``events`` partitions this worker reads now (empty before it joined)."""
+        consumer = self._consumer
+        if consumer is None:
+            return set()
+        try:
+            return set(consumer.assignment())
+        except IllegalStateError:
+            return set()
+
+    def start(self) -> None:
+        """Start reading in the background (the worker's producer must be running)."""
+        self._task = asyncio.ensure_future(self.run())
+
+    async def stop(self) -> None:
+        """Stop reading and leave the group, so the partitions move at once, not after a timeout.
+
+        A batch under way is abandoned uncommitted: its records are read again.
+        """
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    async def run(self) -> None:
+        """Read until cancelled; any error but a failed commit ends the process uncommitted."""
+        try:
+            await self._read()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            exit_stage(self._stage, exc)
+
+    async def _read(self) -> None:
+        settings = self._settings
+        consumer = self._consumer = self._new_consumer()
+        await consumer.start()
+        timeout_ms = max(1, int(settings.batch_within_s * 1000))
+        while True:
+            fetched = await consumer.getmany(
+                timeout_ms=timeout_ms, max_records=settings.batch_max_events
+            )
+            if not fetched:
+                continue
+            records = in_batch_order(fetched)
+            sent = await self._handle(records)
+            await asyncio.gather(*sent)
+            await self._commit(consumer, batch_offsets(fetched), len(records))
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int], n: int
+    ) -> None:
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # A rebalance took some of these partitions: their next owner reads the batch again
+            # from the last commit, and the identify stage fences the copies.
+            log.warning("stage %s: commit of %d records failed (%r); they are read again",
+                        self._stage, n, exc)  # fmt: skip

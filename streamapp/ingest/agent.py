@@ -38,7 +38,7 @@ NORMALISED_SLACK_BYTES = 1024
 
 
 def install(rt: Runtime) -> None:
-    """Declare the ``events`` topic and the validate agent."""
+    """Declare the validate stage: its handler and the reader that feeds it ``events``."""
     app, names, settings = rt.app, rt.settings.topics, rt.settings
     breaker = DeadLetterBreaker(STAGE, window=settings.dlq_window, max_ratio=settings.dlq_max_ratio)
     metrics = rt.metrics

@@ -10,7 +10,7 @@ Pure: no Faust, aiokafka, rocksdict or aiohttp. The clock is an input (``receive
 is the message-id generator, so tests are deterministic.
 
 Normalising is idempotent: validating an ``Event.body`` again yields the same event. That matters
-because the HTTP endpoint writes normalised bodies to ``events`` and the validate agent reads them
+because the HTTP endpoint writes normalised bodies to ``events`` and the validate stage reads them
 back; a second clock-skew correction would shift the event time by ``sentAt - receivedAt`` again.
 """
 

@@ -80,7 +80,9 @@ async def _starts(bootstrap: str) -> tuple[int, int]:
     filler = GapFiller(bootstrap, SimpleNamespace(conf=SimpleNamespace(id=group)))
     try:
         never_committed = await filler.first_unprocessed(tp)
-        committer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+        committer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
         await committer.start()
         try:
             ktp = TopicPartition(topic, tp.partition)

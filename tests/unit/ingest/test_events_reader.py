@@ -34,6 +34,7 @@ class FakeConsumer:
         self.log = log
         self.commits: list[dict[TopicPartition, int]] = []
         self.fail_commits = 0
+        self.released = 1  # fetches available now; each commit attempt makes one more arrive
 
     async def start(self) -> None:
         self.log.append("start")
@@ -45,12 +46,16 @@ class FakeConsumer:
         return {TopicPartition(TOPIC, 0)}
 
     async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
-        if self.fetches:
+        # The next scripted fetch arrives once the batch before it was committed (or its
+        # commit failed), i.e. after the reader's wait to fill a batch: one fetch, one batch.
+        if self.fetches and self.released > 0:
+            self.released -= 1
             return self.fetches.pop(0)
         await asyncio.sleep(timeout_ms / 1000)
         return {}
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.released += 1
         if self.fail_commits:
             self.fail_commits -= 1
             self.log.append("commit failed")
@@ -161,3 +166,19 @@ async def test_a_failure_ends_the_process_without_committing(
 
 def test_the_group_is_the_app_id_with_a_suffix() -> None:
     assert validate_group("shop") == "shop-validate"
+
+
+async def test_records_arriving_within_the_batch_wait_make_one_batch() -> None:
+    log: list[str] = []
+    p0, p1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
+    consumer = FakeConsumer([{p0: [record(0, 0)]}, {p1: [record(1, 0)]}, {p0: [record(0, 1)]}], log)
+    consumer.released = 3  # all three fetches arrive within the reader's 10 ms wait
+    batches: list[list[str]] = []
+
+    async def handle(batch: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Any]:
+        batches.append([f"{r.partition}/{r.offset}" for r in batch])
+        return []
+
+    await run_until(make_reader(consumer, handle), lambda: len(consumer.commits) == 1)
+    assert batches == [["0/0", "0/1", "1/0"]]
+    assert log == ["start", "commit [(0, 2), (1, 1)]", "stop"]

@@ -20,7 +20,9 @@ The delivery contract is the one the Faust path had:
   (:func:`streamapp.agents.exit_stage`).
 
 The group is ``<app id>-validate`` (:func:`validate_group`): lag on ``events`` is read there
-(:func:`streamapp.observability.sampler.reading_groups`).
+(:func:`streamapp.observability.sampler.reading_groups`). A deployment upgraded from the version
+whose Faust agent read ``events`` starts where that agent's group left it
+(:func:`take_over_from_faust_group`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from streamapp.agents import exit_stage
@@ -46,9 +49,8 @@ RecordsHandler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[li
 
 
 def events_consumer(settings: Settings) -> AIOKafkaConsumer:
-    """The reader's consumer: the deployment's ``events`` in the validate group, manual commits."""
+    """The reader's consumer: the validate group, manual commits (it subscribes on start)."""
     return AIOKafkaConsumer(
-        settings.topics.events,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=validate_group(settings.app_id),
         client_id=f"{settings.app_id}-validate",
@@ -57,6 +59,48 @@ def events_consumer(settings: Settings) -> AIOKafkaConsumer:
         session_timeout_ms=int(settings.session_timeout_s * 1000),
         heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
     )
+
+
+async def take_over_from_faust_group(settings: Settings) -> dict[TopicPartition, int]:
+    """Give the validate group the workers' group's commits on ``events`` if it has none yet.
+
+    Before the reader, a Faust agent of the workers' group (the app id) read ``events``, and its
+    commits stay on the broker. Without this, the first start after an upgrade would read the
+    whole retained topic again: identify would skip the copies, but every bad record would be
+    dead-lettered a second time. It runs before the reader joins its group and only while that
+    group has no commit on ``events``; the commit is refused if another worker's reader is in
+    the group already (it did this first), which is fine. Returns what it committed.
+    """
+    topic, group = settings.topics.events, validate_group(settings.app_id)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        ours = await admin.list_consumer_group_offsets(group)
+        if any(tp.topic == topic and meta.offset >= 0 for tp, meta in ours.items()):
+            return {}
+        theirs = await admin.list_consumer_group_offsets(settings.app_id)
+    finally:
+        await admin.close()
+    offsets = {
+        tp: meta.offset for tp, meta in theirs.items() if tp.topic == topic and meta.offset >= 0
+    }
+    if not offsets:
+        return {}
+    committer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
+    await committer.start()
+    try:
+        committer.assign(list(offsets))
+        await committer.commit(offsets)
+    except KafkaError as exc:
+        log.info("validate: not taking over the workers' group's offsets (%r)", exc)
+        return {}
+    finally:
+        await committer.stop()
+    log.info("validate starts where the workers' group left %s: %s", topic,
+             {tp.partition: offset for tp, offset in sorted(offsets.items())})  # fmt: skip
+    return offsets
 
 
 def batch_offsets(
@@ -88,6 +132,7 @@ class EventsReader:
         self._stage = stage
         self._handle = handle
         self._new_consumer = consumer_factory or functools.partial(events_consumer, settings)
+        self._take_over = consumer_factory is None  # a test's fake consumer has no broker
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -130,8 +175,11 @@ class EventsReader:
 
     async def _read(self) -> None:
         settings = self._settings
+        if self._take_over:
+            await take_over_from_faust_group(settings)
         consumer = self._consumer = self._new_consumer()
         await consumer.start()
+        consumer.subscribe([settings.topics.events])
         timeout_ms = max(1, int(settings.batch_within_s * 1000))
         while True:
             fetched = await self._fill(consumer, timeout_ms)

@@ -42,6 +42,9 @@ class FakeConsumer:
     async def stop(self) -> None:
         self.log.append("stop")
 
+    def subscribe(self, topics: list[str]) -> None:
+        assert topics == [TOPIC]
+
     def assignment(self) -> set[TopicPartition]:
         return {TopicPartition(TOPIC, 0)}
 

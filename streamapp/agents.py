@@ -33,6 +33,8 @@ from streamapp.topics import Header
 log = logging.getLogger(__name__)
 
 EXIT_CRASH = 70
+FIRST_UNPROCESSED_TIMEOUT_S = 30.0
+"""How long a stage waits for a newly assigned partition's committed offset before it exits."""
 EXIT_DLQ_BREAKER = 3
 
 BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
@@ -226,7 +228,11 @@ def in_order_admitter(rt: Any, stage: str) -> Admitter:
         for event in batch:
             message = event.message
             if not guard.knows(message.tp):  # newly assigned: see streamapp.state.in_order
-                guard.start_at(message.tp, await filler.first_unprocessed(message.tp))
+                # Bounded: a broker that cannot answer ends the stage (a restart), never a hang.
+                first = await asyncio.wait_for(
+                    filler.first_unprocessed(message.tp), timeout=FIRST_UNPROCESSED_TIMEOUT_S
+                )
+                guard.start_at(message.tp, first)
             gap = guard.admit(message.tp, message.offset)
             if gap is not None:
                 filled = await filler.fetch(message.tp, gap)

@@ -16,7 +16,7 @@ import faust
 from aiohttp import web
 
 from streamapp import gc_tuning, provision
-from streamapp.config import Settings, default_worker_id, load_settings
+from streamapp.config import Settings, default_worker_id, heartbeat_interval_s, load_settings
 from streamapp.observability.metrics import Metrics, create_metrics
 from streamapp.observability.observed import Observed
 
@@ -144,7 +144,7 @@ def create_app(settings: Settings) -> StreamApp:
         broker_commit_every=settings.batch_max_events,
         # Faust's 60 s default leaves a killed worker's partitions idle for a minute.
         broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        broker_heartbeat_interval=heartbeat_interval_s(settings),
         logging_config=None,
     )
     runtime = Runtime(

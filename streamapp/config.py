@@ -193,6 +193,11 @@ SETTINGS_SPEC: tuple[Variable, ...] = (
 )
 
 
+def heartbeat_interval_s(settings: Settings) -> float:
+    """Group heartbeats: a third of the session timeout, at most 3 s (Faust's and validate's)."""
+    return min(3.0, settings.session_timeout_s / 3)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every ``STREAMAPP_*`` variable once.
 

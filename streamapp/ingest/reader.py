@@ -39,7 +39,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from streamapp.agents import exit_stage
-from streamapp.config import Settings
+from streamapp.config import Settings, heartbeat_interval_s
 from streamapp.topics import validate_group
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def events_consumer(settings: Settings) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         session_timeout_ms=int(settings.session_timeout_s * 1000),
-        heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
+        heartbeat_interval_ms=int(heartbeat_interval_s(settings) * 1000),
     )
 
 

@@ -84,7 +84,6 @@ class GapFiller:
         A commit of the worker's group (the app id) covers every record below it; with none,
         nothing of the partition is known to be processed.
         """
-        consumer = await self._started()
         ktp = TopicPartition(tp.topic, tp.partition)
         admin = await self._admin_started()
         try:
@@ -96,7 +95,7 @@ class GapFiller:
         meta = found.get(ktp)
         if meta is not None and meta.offset >= 0:
             return int(meta.offset)
-        firsts = await consumer.beginning_offsets([ktp])
+        firsts = await (await self._started()).beginning_offsets([ktp])
         return int(firsts[ktp])
 
     async def close(self) -> None:

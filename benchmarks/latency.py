@@ -51,6 +51,7 @@ async def _run(dep: Deployment, worker: Worker, rate: float, seconds: float) -> 
     await sink.start()
     await sink.seek_to_end()
     latencies: list[float] = []
+    timeline: list[tuple[float, float]] = []  # (probe sent, seconds into the phase; its ms)
     sink_delays: list[float] = []
     probes = 0
     stop = asyncio.Event()
@@ -69,6 +70,7 @@ async def _run(dep: Deployment, worker: Worker, rate: float, seconds: float) -> 
                     outstanding.remove((user, sent))
                     unanswered += 1
                     latencies.append(PROBE_DEADLINE_S * 1000)
+                    timeline.append((sent - t_start, PROBE_DEADLINE_S * 1000))
                     continue
                 url = f"{worker.url}/counters/{user}?event=Probe"
                 async with session.get(url, headers=headers) as resp:
@@ -78,6 +80,7 @@ async def _run(dep: Deployment, worker: Worker, rate: float, seconds: float) -> 
                     )
                 if ok:
                     latencies.append((time.time() - sent) * 1000)
+                    timeline.append((sent - t_start, latencies[-1]))
                     outstanding.remove((user, sent))
                 await asyncio.sleep(POLL_EVERY_S)
             await asyncio.sleep(POLL_EVERY_S)
@@ -146,6 +149,7 @@ async def _run(dep: Deployment, worker: Worker, rate: float, seconds: float) -> 
         "p50_ms": _pct(latencies, 50),
         "p95_ms": _pct(latencies, 95),
         "p99_ms": _pct(latencies, 99),
+        "timeline": sorted(timeline),
     }
     if sink_delays:
         out["sink_p50_ms"] = _pct(sink_delays, 50)
@@ -157,6 +161,22 @@ async def _run(dep: Deployment, worker: Worker, rate: float, seconds: float) -> 
 def _iso_now() -> str:
     ms = int(time.time() * 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def timeline_text(timeline: list[tuple[float, float]], bucket_s: float = 3.0) -> str:
+    """Probe latency over the phase: median and worst per ``bucket_s`` of send time.
+
+    Percentiles hide when the slow probes were sent; a burst (window closes at the start of the
+    phase, a compaction, a commit stall) shows here as one or two bad buckets.
+    """
+    buckets: dict[int, list[float]] = {}
+    for sent_s, ms in timeline:
+        buckets.setdefault(int(sent_s // bucket_s), []).append(ms)
+    parts = [
+        f"{b * bucket_s:.0f}s: {statistics.median(v):.0f}/{max(v):.0f}"
+        for b, v in sorted(buckets.items())
+    ]
+    return f"probe ms (median/max per {bucket_s:.0f} s of send time) " + ", ".join(parts)
 
 
 def measure_latency(dep: Deployment, worker: Worker, rate: float, seconds: float) -> dict[str, Any]:

@@ -94,11 +94,13 @@ def main() -> None:
             res.pop("sampler")
             try:
                 if workers == 1 and "latency" in only:
-                    from benchmarks.latency import measure_latency
+                    from benchmarks.latency import measure_latency, timeline_text
 
                     rate = res["events_per_s"] / 2
                     log(f"    latency at {rate:,.0f} events/s offered for {args.latency_s:.0f} s")
-                    res.update(measure_latency(dep, procs[0], rate, args.latency_s))
+                    measured = measure_latency(dep, procs[0], rate, args.latency_s)
+                    log("    " + timeline_text(measured.pop("timeline")))
+                    res.update(measured)
             finally:
                 for w in procs:
                     w.stop()

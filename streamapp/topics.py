@@ -91,6 +91,9 @@ class Header:
     left unread must not count in the new one (they were computed by another definition)."""
     ITEMS: Final = "streamapp-items"
     """On a packed record (:mod:`streamapp.packed`): how many events it holds."""
+    IDENTITY: Final = "streamapp-identity"
+    """On an ``events.identify`` item: the type, ids and times the identify stage needs, so it
+    does not parse the body (:func:`streamapp.ingest.normalised.identity_head`)."""
     RETRY_OF: Final = "streamapp-retry-of"
     """On a copy ``dlq retry`` sent: the letter it copies, ``<dlq partition>:<dlq offset>``."""
 

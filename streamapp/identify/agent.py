@@ -32,7 +32,7 @@ from streamapp.identify.keys import SEEN_PREFIX, binding_key, seen_key
 from streamapp.identify.resolve import Outcome, SendHandoff, binding_subject
 from streamapp.identify.stage import identify
 from streamapp.identify.sweep import SweepPass, sweep
-from streamapp.ingest.normalised import event_from_normalised
+from streamapp.ingest.normalised import event_from_head, event_from_normalised
 from streamapp.packed import Packer
 from streamapp.profiles.messages import Kind
 from streamapp.state import durable
@@ -107,7 +107,9 @@ def install(rt: Runtime) -> None:
                 metrics.replays_skipped.labels(STAGE).inc()
                 continue
             cid = header(msg.headers, Header.CORRELATION_ID) or b""
-            event = event_from_normalised(msg.value or b"")
+            event = event_from_head(header(msg.headers, Header.IDENTITY))
+            if event is None:
+                event = event_from_normalised(msg.value or b"")
             if event is None:  # not written by our validate stage: dead-letter, never crash
                 await send_dead_letter(rt, msg, cid, UNDECODABLE, counted=fresh_of(verdict))
                 continue

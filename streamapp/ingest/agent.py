@@ -27,6 +27,7 @@ from streamapp.app import Runtime
 from streamapp.dlq.breaker import DeadLetterBreaker
 from streamapp.dlq.letters import dead_letter
 from streamapp.events import Event, Origin, Rejection
+from streamapp.ingest.normalised import identity_head
 from streamapp.ingest.reader import EventsReader
 from streamapp.ingest.validate import decode_record
 from streamapp.observability.trace import sampled, trace_line
@@ -93,6 +94,7 @@ def install(rt: Runtime) -> None:
                 (Header.ORIGIN_TOPIC, origin.topic.encode()),
                 (Header.ORIGIN_PARTITION, str(origin.partition).encode()),
                 (Header.ORIGIN_OFFSET, str(origin.offset).encode()),
+                (Header.IDENTITY, identity_head(result)),
             ]
             ingest = header(msg.headers, Header.INGEST)
             if ingest is not None:

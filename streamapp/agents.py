@@ -181,13 +181,23 @@ def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> bytes | No
 
 
 def origin_of(headers: Sequence[tuple[str, bytes]] | None) -> tuple[Origin | None, int]:
-    """The upstream coordinates and origin index a record carries in its headers."""
-    topic = header(headers, Header.ORIGIN_TOPIC)
-    partition = header(headers, Header.ORIGIN_PARTITION)
-    offset = header(headers, Header.ORIGIN_OFFSET)
+    """The upstream coordinates and origin index a record carries in its headers.
+
+    One pass over the headers (the fence asks for every item of every batch); the first header
+    of each name counts, as in :func:`header`.
+    """
+    topic = partition = offset = index = None
+    for key, value in headers or ():
+        if key == Header.ORIGIN_TOPIC:
+            topic = value if topic is None else topic
+        elif key == Header.ORIGIN_PARTITION:
+            partition = value if partition is None else partition
+        elif key == Header.ORIGIN_OFFSET:
+            offset = value if offset is None else offset
+        elif key == Header.ORIGIN_INDEX:
+            index = value if index is None else index
     if topic is None or partition is None or offset is None:
         return None, 0
-    index = header(headers, Header.ORIGIN_INDEX)
     try:
         origin = Origin(topic.decode(), int(partition), int(offset))
         return origin, int(index) if index is not None else 0

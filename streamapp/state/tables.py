@@ -19,8 +19,9 @@ from typing import Any
 
 from faust.streams import _current_event
 
+from streamapp.agents import origin_of
 from streamapp.state import durable
-from streamapp.state.fence import Fence, Position, Progress, Verdict, progress_key
+from streamapp.state.fence import Fence, Progress, Verdict, progress_key
 
 MB = 1024 * 1024
 ROCKSDB_OPTIONS: dict[str, Any] = {
@@ -156,10 +157,8 @@ class FencedBatch:
 
     def judge(self, message: Any) -> Verdict:
         """The fence's verdict on one item (own ``(offset, item)``, origin from its headers)."""
-        from streamapp.agents import origin_of
-
         origin, origin_index = origin_of(message.headers)
-        return self.fence.judge(Position(message.offset, message.item), origin, origin_index)
+        return self.fence.judge((message.offset, message.item), origin, origin_index)
 
     def commit(self) -> None:
         """Write the batch's values, then the progress value."""

@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamapp.agents import OutputNumbering, unpack_all
+from streamapp.agents import OutputNumbering, origin_of, stamp, unpack_all
+from streamapp.events import Origin
 from streamapp.ops.kafka import partition_for_key
 from streamapp.packed import (
     MAX_PACKED_BYTES,
@@ -115,3 +116,17 @@ def test_the_packers_partition_cache_agrees_with_the_hash_and_stays_bounded() ->
     assert _partition(keys[0], 4) == partition_for_key(keys[0], 4)  # after the cache was emptied
     assert _partition(keys[0], 7) == partition_for_key(keys[0], 7)  # per partition count
     assert all(len(cache) <= PARTITION_CACHE_KEYS for cache in _partition_cache.values())
+
+
+def test_origin_headers_read_back_as_stamped_and_bad_ones_mean_no_origin() -> None:
+    stamped = stamp(b"cid-1", "p.events.identify", 3, 1234, 2)
+    assert origin_of(stamped) == (Origin("p.events.identify", 3, 1234), 2)
+    no_index = [h for h in stamped if h[0] != Header.ORIGIN_INDEX]
+    assert origin_of(no_index) == (Origin("p.events.identify", 3, 1234), 0)
+    # The first header of a name counts, as header() reads it.
+    assert origin_of([*stamped, (Header.ORIGIN_OFFSET, b"99")])[0] == Origin(
+        "p.events.identify", 3, 1234
+    )
+    assert origin_of([h for h in stamped if h[0] != Header.ORIGIN_PARTITION]) == (None, 0)
+    assert origin_of([(Header.ORIGIN_OFFSET, b"x"), *stamped]) == (None, 0)
+    assert origin_of(None) == (None, 0)

@@ -22,9 +22,11 @@ from streamapp.windows import _json
 from streamapp.windows.declare import Count, DistinctUsers, Max, Measure, Min, Sum
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, yet never mutated: built per event and aggregate
 class EventValues:
     """What one event contributes to one aggregate, before windowing.
+
+    Immutable by convention, not frozen: see :class:`streamapp.events.Event` for the cost.
 
     ``numbers`` holds, per numeric field path the aggregate reads, the event's value when it is a
     usable number (missing paths are absent). ``user_id`` is set only for aggregates that count

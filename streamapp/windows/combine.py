@@ -35,9 +35,11 @@ DEFAULT_MAX_PARTIAL_BYTES: Final = 512 * 1024
 """Half of Kafka's default 1 MB message limit, leaving room for accumulators and framing."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, yet never mutated: built per event and aggregate
 class Contribution:
     """One event inside a partial: enough to fence a replay and to report it late.
+
+    Immutable by convention, not frozen: see :class:`streamapp.events.Event` for the cost.
 
     ``origin`` is where the event was read (``events.identified`` partition and offset) and
     ``origin_item`` its index inside that record (:mod:`streamapp.packed`); ``None`` disables

@@ -19,7 +19,16 @@ LATEST_MS: Final = 7289654400000
 """The end of the supported range, 2201-01-01T00:00:00Z (exclusive): years 1970..2200."""
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH: Final = datetime(1970, 1, 1)
 _ONE_MS: Final = timedelta(milliseconds=1)
+
+_CACHED_SECONDS: Final = 4096
+_SECONDS: dict[str, int] = {}
+"""``YYYY-MM-DDTHH:MM:SS`` -> epoch ms of that second, for the canonical form: events of one batch
+share few seconds, and the datetime arithmetic was most of a parse. Emptied when full (a plain
+dict of str and int, which the garbage collector does not walk)."""
+_PREFIXES: dict[int, str] = {}
+"""Epoch second -> ``YYYY-MM-DDTHH:MM:SS``, the same idea for :func:`format_iso8601_ms`."""
 
 _ISO8601: Final = re.compile(
     r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
@@ -49,7 +58,13 @@ def parse_iso8601_ms(text: str) -> int:
 
     """
     if _CANONICAL.fullmatch(text) is not None:
-        return (datetime.fromisoformat(text) - _EPOCH) // _ONE_MS
+        second = text[:19]
+        found = _SECONDS.get(second)
+        if found is None:
+            if len(_SECONDS) >= _CACHED_SECONDS:
+                _SECONDS.clear()
+            found = _SECONDS[second] = (datetime.fromisoformat(second) - _NAIVE_EPOCH) // _ONE_MS
+        return found + int(text[20:23])
     match = _ISO8601.fullmatch(text)
     if match is None:
         raise ValueError(f"not an ISO-8601 date-time: {text[:64]!r}")
@@ -74,8 +89,14 @@ def format_iso8601_ms(ms: int) -> str:
         OverflowError: ``ms`` lies outside the years :class:`datetime` can represent (1..9999).
 
     """
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    second, millis = divmod(ms, 1000)
+    prefix = _PREFIXES.get(second)
+    if prefix is None:
+        if len(_PREFIXES) >= _CACHED_SECONDS:
+            _PREFIXES.clear()
+        moment = _NAIVE_EPOCH + timedelta(seconds=second)
+        prefix = _PREFIXES[second] = moment.isoformat(timespec="seconds")
+    return f"{prefix}.{millis:03d}Z"
 
 
 def in_supported_range(ms: int) -> bool:

@@ -157,7 +157,9 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
             cid = (header(msg.headers, Header.CORRELATION_ID) or b"").decode("utf-8", "replace")
             own = Origin(msg.topic, partition, msg.offset)
             user = (msg.key or b"").decode("utf-8", "replace")
-            body_json = orjson.dumps(event.body).decode()  # once, for every aggregate
+            # The record's value is the normalised body as JSON (validate wrote it, identify
+            # forwarded it unchanged): a late event's dead letter carries it as read.
+            body_json = value.decode("utf-8", "replace")
             for combiner, cut in zip(combiners, cuts, strict=True):
                 if msg.offset < cut:
                     continue  # below the cut: the backfill's part (streamapp.replay)

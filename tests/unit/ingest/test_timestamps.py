@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -95,3 +97,14 @@ def test_supported_range_is_years_1970_to_2200() -> None:
 @given(st.integers(min_value=EARLIEST_MS, max_value=LATEST_MS - 1))
 def test_format_then_parse_is_the_identity(ms: int) -> None:
     assert parse_iso8601_ms(format_iso8601_ms(ms)) == ms
+
+
+def test_the_per_second_caches_agree_with_datetime_across_a_refill() -> None:
+    """Many events share a second; past the cache's size it empties and refills, still exact."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    start = 1_700_000_000_000
+    for ms in [*range(start, start + 3_000, 7), *range(start, start + 6_000_000, 997)]:
+        text = (epoch + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")
+        expected = text.replace("+00:00", "Z")
+        assert format_iso8601_ms(ms) == expected
+        assert parse_iso8601_ms(expected) == ms

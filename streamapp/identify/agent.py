@@ -3,9 +3,11 @@
 The Faust edge of :mod:`streamapp.identify.stage`: per input partition of a batch it judges each
 event (an item of a packed record, :mod:`streamapp.packed`) with the replay fence, reads the
 binding and dedupe entry it needs (batch working set first, then the ``identities`` table), calls
-the pure stage, sends its outputs stamped with this stage's own coordinates (packed, one record
-per destination partition, in order), and writes the batch's values and then the progress value,
-last, to the same changelog partition (the protocol in :mod:`streamapp.state.fence`).
+the pure stage, collects its outputs stamped with this stage's own coordinates, and writes the
+batch's values and then the progress value, last, to the same changelog partition (the protocol
+in :mod:`streamapp.state.fence`). When every input partition of the batch is done it sends the
+outputs packed, one record per destination partition, each input partition's outputs in order
+(:class:`streamapp.agents.BatchScope`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamapp.agents import (
+    BatchScope,
     OutputNumbering,
+    batch_scope,
     declare_partitioned_agent,
     header,
     send_packed,
@@ -43,6 +47,8 @@ from streamapp.topics import Header
 STAGE = "identify"
 TABLE = "identities"
 UNDECODABLE = Rejection(STAGE, Reason.WRONG_TYPE, "internal record is not a normalised event")
+PACKER = "identify.packer"
+"""The batch's outputs to ``events.identified``, across its input partitions (BatchScope)."""
 SWEEP_EVERY_S = 1.0
 """Slices of a pass run at most this often per partition (a pass then waits: SweepPass)."""
 SWEEP_SLICE = 2_000
@@ -92,12 +98,14 @@ def install(rt: Runtime) -> None:
             due_ms[partition] = max(next_pass_ms, next_slice_ms)
 
     async def handle_partition(events: Sequence[Any]) -> None:
-        producer = app.producer
         partition = events[0].message.partition
         batch = FencedBatch(table, partition)
         state = batch.state
         numbering = OutputNumbering()
-        packer = Packer(settings.topic_partitions)
+        scope = batch_scope()
+        packer = scope.get(PACKER)
+        if packer is None:
+            packer = scope[PACKER] = Packer(settings.topic_partitions)
         tracer = stage_tracer(rt, STAGE, names.events_identify)
         for fevent in events:
             msg = fevent.message
@@ -166,7 +174,6 @@ def install(rt: Runtime) -> None:
                     "offset": msg.offset,
                 },
             )
-        await send_packed(producer, names.events_identified, packer)
         # Before the commit: the sweep reads RocksDB, which holds none of this batch's writes
         # yet (streamapp.state.durable), so a dedupe entry this batch wrote again must be
         # written after the sweep's delete of its old, expired value, not before it.
@@ -175,4 +182,12 @@ def install(rt: Runtime) -> None:
         metrics.stage_events.labels(STAGE).inc(len(events))
         await send_traces(rt, tracer, len(events))
 
-    declare_partitioned_agent(rt, source, stage=STAGE, handle_partition=handle_partition)
+    async def finish_batch(scope: BatchScope) -> None:
+        """Send the batch's outputs: one packed record per destination partition."""
+        packer = scope.get(PACKER)
+        if packer is not None:
+            await send_packed(app.producer, names.events_identified, packer)
+
+    declare_partitioned_agent(
+        rt, source, stage=STAGE, handle_partition=handle_partition, finish_batch=finish_batch
+    )

@@ -5,8 +5,9 @@ Two agents per worker, one table per aggregate version:
 * **combine** reads ``events.identified`` (events only: hand-offs, merges and forwarded copies
   are not new events), skips the copies an identify replay re-sent (the replay fence, progress in
   table ``windows-fence``), and pre-aggregates each batch into one partial per aggregate key
-  (:class:`~streamapp.windows.combine.Combiner`), sent to ``windows.<name>`` keyed by the
-  aggregate key. Each partial still lists its events' origins, so the owner fences per event.
+  (:class:`~streamapp.windows.combine.Combiner`, one per batch across its input partitions),
+  sent to ``windows.<name>`` keyed by the aggregate key once the batch is done. Each partial
+  still lists its events' origins, so the owner fences per event.
 * **windows-<name>** owns a partition of ``windows.<name>``: it merges partials into open windows
   (:class:`~streamapp.windows.state.PartitionWindows`), dead-letters late events (reason
   ``late``), closes windows on the event-time watermark and emits them to the sink, following the
@@ -41,7 +42,7 @@ from typing import Any
 import orjson
 
 from streamapp import provision
-from streamapp.agents import declare_partitioned_agent, header
+from streamapp.agents import BatchScope, batch_scope, declare_partitioned_agent, header
 from streamapp.app import Runtime
 from streamapp.events import Origin
 from streamapp.ingest.normalised import item_event
@@ -134,6 +135,27 @@ def _fed(aggregates: list[AggregateRuntime]) -> list[AggregateRuntime]:
     return fed
 
 
+COMBINERS = "combine.combiners"
+"""The batch's combiners, one per aggregate version fed, across its input partitions."""
+
+
+def _batch_combiners(scope: BatchScope, fed: list[AggregateRuntime]) -> list[Combiner]:
+    """The batch's combiner of each version in ``fed``, in that order (made on first use).
+
+    One per version for the whole batch, not per input partition: a partial may hold events of
+    several origin partitions (its spans and each contribution's origin say which), so a key
+    seen in four partitions of a batch is one partial, not four.
+    """
+    building: dict[int, tuple[AggregateRuntime, Combiner]] = scope.setdefault(COMBINERS, {})
+    out = []
+    for agg in fed:
+        entry = building.get(id(agg))
+        if entry is None:
+            entry = building[id(agg)] = (agg, Combiner(agg.aggregate))
+        out.append(entry[1])
+    return out
+
+
 def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: BackfillGate) -> None:
     app, names, metrics = rt.app, rt.settings.topics, rt.metrics
     source = raw_topic(rt, names.events_identified)
@@ -144,7 +166,7 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
         fed = _fed(aggregates)
         cuts = await _cuts(gate, fed, partition, events[0].message.offset)
         batch = FencedBatch(fence_table, partition)
-        combiners = [Combiner(a.aggregate) for a in fed]
+        combiners = _batch_combiners(batch_scope(), fed)
         for fevent in events:
             msg = fevent.message
             if batch.judge(msg) is Verdict.UPSTREAM_DUPLICATE:
@@ -172,17 +194,23 @@ def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: Back
                     origin_item=msg.item,
                     body_json=body_json,
                 )
+        batch.commit()
+        metrics.stage_events.labels(COMBINE).inc(len(events))
+
+    async def finish_batch(scope: BatchScope) -> None:
+        """Send the batch's partials: one per aggregate key, whatever partitions fed it."""
         producer = app.producer
-        for agg, combiner in zip(fed, combiners, strict=True):
+        building: dict[int, tuple[AggregateRuntime, Combiner]] = scope.get(COMBINERS, {})
+        for agg, combiner in building.values():
             topic = names.windows(agg.name)
             headers = version_headers(agg.aggregate.version)
             for partial in combiner.drain():
                 value = orjson.dumps(partial.to_json())
                 await producer.send(topic, partial_key(partial.key), value, None, None, headers)
-        batch.commit()
-        metrics.stage_events.labels(COMBINE).inc(len(events))
 
-    declare_partitioned_agent(rt, source, stage=COMBINE, handle_partition=handle_partition)
+    declare_partitioned_agent(
+        rt, source, stage=COMBINE, handle_partition=handle_partition, finish_batch=finish_batch
+    )
 
 
 async def _attach_previous(

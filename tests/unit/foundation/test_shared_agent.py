@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from streamapp.agents import declare_partitioned_agent
+from streamapp.agents import BatchScope, batch_scope, declare_partitioned_agent
 from streamapp.state.gap_fill import GapFiller
 
 
@@ -99,3 +99,47 @@ async def test_two_stages_on_one_topic_run_in_one_agent_per_partition(
     await app.agents[0][1](stream)
     assert seen == [("p", 0, [5, 6]), ("c", 0, [5, 6]), ("p", 1, [7]), ("c", 1, [7])]
     assert len(stream.acked) == 3
+
+
+class Batches(OneBatch):
+    def __init__(self, *batches: list[Any]) -> None:
+        super().__init__([])
+        self.batches = batches
+
+    async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[Any]]:
+        for batch in self.batches:
+            yield batch
+
+
+async def test_a_batch_scope_spans_the_partitions_and_is_finished_once_per_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def committed(self: GapFiller, tp: Any) -> int:
+        return 0
+
+    monkeypatch.setattr(GapFiller, "first_unprocessed", committed)
+    app = FakeApp()
+    settings = SimpleNamespace(
+        batch_max_events=10, batch_within_s=0.1, kafka_bootstrap_servers="127.0.0.1:1"
+    )
+    rt = SimpleNamespace(app=app, settings=settings, partition_stages={}, metrics=None)
+    finished: list[list[tuple[int, int]]] = []
+
+    async def collect(events: Sequence[Any]) -> None:
+        outputs = batch_scope().setdefault("outputs", [])
+        outputs.extend((e.message.partition, e.message.offset) for e in events)
+
+    async def finish(scope: BatchScope) -> None:
+        finished.append(list(scope["outputs"]))
+
+    declare_partitioned_agent(
+        rt, Topic("t"), stage="s", handle_partition=collect, finish_batch=finish
+    )
+    stream = Batches([event(0, 0), event(1, 0), event(0, 1)], [event(1, 1)])
+    await app.agents[0][1](stream)
+    # One finish per batch, with every partition's outputs, each partition in order; the
+    # second batch starts from an empty scope.
+    assert finished == [[(0, 0), (0, 1), (1, 0)], [(1, 1)]]
+    assert len(stream.acked) == 4
+    with pytest.raises(RuntimeError):
+        batch_scope()  # outside a batch there is none

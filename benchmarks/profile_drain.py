@@ -55,12 +55,15 @@ def _latency(dep: Deployment, worker: Worker, args: argparse.Namespace, *, spied
     """The latency phase of ``make bench`` at ``--latency-rate``, py-spy attached to the worker."""
     spy = None
     if spied:
-        cmd = [PY_SPY, "record", "-f", "raw", "-r", str(args.rate), "--nonblocking"]
+        cmd = [PY_SPY, "record", "-f", "raw", "-r", str(args.rate)]
+        cmd += ["--native"] if args.native else ["--nonblocking"]
         cmd += ["-o", args.out, "-d", str(int(args.latency_s)), "--pid", str(worker.proc.pid)]
         spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cpu0 = _cpu_s(worker.proc.pid)
+    threads0 = _thread_cpu_s(worker.proc.pid)
     res = measure_latency(dep, worker, args.latency_rate, args.latency_s)
     busy = (_cpu_s(worker.proc.pid) - cpu0) / args.latency_s
+    threads = _thread_cpu_s(worker.proc.pid)
     if spy is not None:
         spy.wait(120)
     print(
@@ -70,6 +73,24 @@ def _latency(dep: Deployment, worker: Worker, args: argparse.Namespace, *, spied
         f"worker CPU {busy:.0%} of a core"
     )
     print(timeline_text(res["timeline"]))
+    per_thread = sorted(((threads[t] - threads0.get(t, 0.0)) / args.latency_s, t) for t in threads)[
+        ::-1
+    ]
+    shares = ", ".join(f"{t}: {s:.0%}" for s, t in per_thread[:6])
+    print(f"busiest threads (share of a core): {shares}")
+
+
+def _thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds per thread of ``pid`` (by thread id and name): which loop is busy."""
+    out: dict[str, float] = {}
+    for thread in psutil.Process(pid).threads():
+        try:
+            with open(f"/proc/{pid}/task/{thread.id}/comm", encoding="utf-8") as comm:
+                name = comm.read().strip()
+        except OSError:
+            name = "?"
+        out[f"{thread.id}/{name}"] = thread.user_time + thread.system_time
+    return out
 
 
 def _cpu_s(pid: int) -> float:
@@ -85,6 +106,9 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/streamapp-drain.prof")
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--no-spy", action="store_true", help="run the worker without py-spy")
+    parser.add_argument(
+        "--native", action="store_true", help="py-spy --native: C frames too (uvloop, rocksdict)"
+    )
     parser.add_argument("--work", default="/tmp/streamapp-drain")
     parser.add_argument(
         "--latency-rate",
@@ -104,7 +128,8 @@ def main() -> None:
     asyncio.run(preload(args.bootstrap, dep.topic("events"), records))
     del records
 
-    spy_args = ["record", "-f", "raw", "-r", str(args.rate), "--nonblocking", "-o", args.out]
+    spy_args = ["record", "-f", "raw", "-r", str(args.rate), "-o", args.out]
+    spy_args += ["--native"] if args.native else ["--nonblocking"]
     spy_drain = not args.no_spy and not args.latency_rate
     worker = start_worker(dep, [PY_SPY, *spy_args, "--"] if spy_drain else [])
     # Under py-spy the process is py-spy and the worker its child: CPU includes py-spy's own.

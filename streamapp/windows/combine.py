@@ -1,12 +1,14 @@
 """The combiner: a source batch of events pre-aggregated into partials, one per aggregate key.
 
-Runs on the partition that read the events (``events.identified``), before the re-key through
-``windows.<name>``. A :class:`Partial` carries both the pre-merged accumulators (the fast path:
-the owning partition merges a few accumulators instead of replaying every event) and one
-:class:`Contribution` per event (the slow path: per-event lateness and origin-offset fencing,
-needed only when a window already closed or a message is replayed). A contribution keeps the
-event's correlation id, origin coordinates and body, so a late event reaches the dead-letter topic
-as itself (its normalised body, as JSON text).
+Runs where the events were read (``events.identified``), before the re-key through
+``windows.<name>``: one combiner per aggregate for a whole source batch, so a partial may hold
+events of several source partitions (its spans and each contribution's origin say which, and
+the owner fences per origin partition). A :class:`Partial` carries both the pre-merged
+accumulators (the fast path: the owning partition merges a few accumulators instead of replaying
+every event) and one :class:`Contribution` per event (the slow path: per-event lateness and
+origin-offset fencing, needed only when a window already closed or a message is replayed). A
+contribution keeps the event's correlation id, origin coordinates and body, so a late event
+reaches the dead-letter topic as itself (its normalised body, as JSON text).
 
 Partials are cut at ``max_partial_bytes`` of event bodies (measured by the caller as the size of
 the record it read), so one message on the repartition topic stays below Kafka's message limit.

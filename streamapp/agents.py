@@ -302,6 +302,13 @@ class BatchScope(dict[str, Any]):
     A batch that fails is dropped with its scope, so nothing of it is sent.
     """
 
+    def get_or_make(self, key: str, make: Callable[[], Any]) -> Any:
+        """The value under ``key``, made by ``make`` on first use in this batch."""
+        value = self.get(key)
+        if value is None:
+            value = self[key] = make()
+        return value
+
 
 _batch_scope: ContextVar[BatchScope | None] = ContextVar("streamapp_batch_scope", default=None)
 

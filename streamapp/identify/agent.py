@@ -102,10 +102,7 @@ def install(rt: Runtime) -> None:
         batch = FencedBatch(table, partition)
         state = batch.state
         numbering = OutputNumbering()
-        scope = batch_scope()
-        packer = scope.get(PACKER)
-        if packer is None:
-            packer = scope[PACKER] = Packer(settings.topic_partitions)
+        packer = batch_scope().get_or_make(PACKER, lambda: Packer(settings.topic_partitions))
         tracer = stage_tracer(rt, STAGE, names.events_identify)
         for fevent in events:
             msg = fevent.message

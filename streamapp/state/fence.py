@@ -304,14 +304,14 @@ class Fence:
         if self._own is not None and own <= self._own:
             if origin is None:
                 return Verdict.OWN_REPLAY
-            known = self._marks.get(f"{origin.topic}:{origin.partition}")
+            known = self._marks.get(origin_key(origin))
             if known is not None and any(start <= own <= end for start, end in known.resent):
                 return Verdict.UPSTREAM_DUPLICATE
             return Verdict.OWN_REPLAY
         self._own = own
         if origin is None:
             return Verdict.FRESH
-        key = f"{origin.topic}:{origin.partition}"  # origin_key(origin), inlined: per record
+        key = origin_key(origin)
         mark = self._marks.get(key)
         pos = (origin.offset, origin_index)
         if mark is None:

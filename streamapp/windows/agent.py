@@ -146,14 +146,11 @@ def _batch_combiners(scope: BatchScope, fed: list[AggregateRuntime]) -> list[Com
     several origin partitions (its spans and each contribution's origin say which), so a key
     seen in four partitions of a batch is one partial, not four.
     """
-    building: dict[int, tuple[AggregateRuntime, Combiner]] = scope.setdefault(COMBINERS, {})
-    out = []
+    building: dict[int, tuple[AggregateRuntime, Combiner]] = scope.get_or_make(COMBINERS, dict)
     for agg in fed:
-        entry = building.get(id(agg))
-        if entry is None:
-            entry = building[id(agg)] = (agg, Combiner(agg.aggregate))
-        out.append(entry[1])
-    return out
+        if id(agg) not in building:
+            building[id(agg)] = (agg, Combiner(agg.aggregate))
+    return [building[id(agg)][1] for agg in fed]
 
 
 def _install_combine(rt: Runtime, aggregates: list[AggregateRuntime], gate: BackfillGate) -> None:

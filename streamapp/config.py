@@ -51,6 +51,8 @@ class Settings:
     window_idle_timeout_s: float
     session_timeout_s: float
     bulk_restore_min_records: int
+    rocksdb_cache_mb: int
+    rocksdb_write_buffers_mb: int
     schema_registry_url: str | None
     broker_home: Path
     broker_heap_mb: int
@@ -185,6 +187,18 @@ SETTINGS_SPEC: tuple[Variable, ...] = (
         "5000",
         _positive_int,
         "changelog tails at least this long are restored in bulk before Faust's recovery",
+    ),
+    Variable(
+        "rocksdb_cache_mb",
+        "64",
+        _positive_int,
+        "block cache shared by all of a worker's tables, MB",
+    ),
+    Variable(
+        "rocksdb_write_buffers_mb",
+        "64",
+        _positive_int,
+        "memtables of all of a worker's tables together, MB (then the largest is flushed)",
     ),
     Variable("schema_registry_url", "", _optional_text, "Confluent registry; empty: single-object"),
     Variable("broker_home", "~/.cache/streamapp/kafka-3.9.2", _path, "embedded broker jar cache"),

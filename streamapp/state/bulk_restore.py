@@ -31,6 +31,8 @@ import rocksdict
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.stores.rocksdb import Store
 
+from streamapp.state.rocksdb_memory import SharedMemoryOptions, shared_memory
+
 log = logging.getLogger(__name__)
 
 SCHEME: Final = "rocksdb-bulk"
@@ -53,7 +55,18 @@ def bootstrap_of(app: Any) -> str:
 
 
 class BulkRestoringStore(Store):
-    """Faust's RocksDB store, plus a bulk rebuild of each newly assigned active partition."""
+    """Faust's RocksDB store, plus a bulk rebuild of each newly assigned active partition.
+
+    Its databases share one memory budget (:mod:`.rocksdb_memory`).
+    """
+
+    def __init__(self, url: Any, app: Any, table: Any, **kwargs: Any) -> None:
+        super().__init__(url, app, table, **kwargs)
+        settings = app.runtime.settings
+        memory = shared_memory(settings.rocksdb_cache_mb, settings.rocksdb_write_buffers_mb)
+        self.rocksdb_options = SharedMemoryOptions(
+            memory, **(self.options or {}), use_rocksdict=self.use_rocksdict
+        )
 
     async def assign_partitions(self, table: Any, tps: Any, generation_id: int = 0) -> None:
         """Open the partitions' databases (Faust), then bulk-load the active ones."""

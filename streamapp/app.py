@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import faust
 from aiohttp import web
 
-from streamapp import gc_tuning, provision
+from streamapp import gc_tuning, malloc_arenas, provision
 from streamapp.config import Settings, default_worker_id, heartbeat_interval_s, load_settings
 from streamapp.observability.metrics import Metrics, create_metrics
 from streamapp.observability.observed import Observed
@@ -161,4 +161,5 @@ def create_app(settings: Settings) -> StreamApp:
     return app
 
 
+malloc_arenas.limit()  # before any thread: `faust -A streamapp.app worker` starts here too
 app = create_app(load_settings())

@@ -18,14 +18,14 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, NoReturn
 
 from streamapp.errors import DeadLetterLimitExceeded
 from streamapp.events import Origin
 from streamapp.observability.trace import BatchTracer
-from streamapp.packed import Item, Packer, unpack_or_whole
+from streamapp.packed import Item, Packer, item_count, unpack_or_whole
 from streamapp.state.durable import Evicted, settle, tracked_writes
 from streamapp.state.gap_fill import FilledEvent, GapFiller
 from streamapp.state.in_order import OrderGuard
@@ -110,27 +110,69 @@ async def run_batches(
     """
     async for taken in stream.noack_take(max_events, within_s):
         batch = await admit(taken) if admit is not None else taken
-        if not batch:
-            continue
-        try:
-            with tracked_writes(membership.checker() if membership is not None else None):
-                await handle(batch)
-                await settle()
-        except asyncio.CancelledError:
-            raise
-        except Evicted as exc:
-            log.warning("stage %s: %s (%d records, processed again after the rebalance)",
-                        stage, exc, len(batch))  # fmt: skip
-            if membership is not None:
-                membership.release(batch)
-            continue
-        except BaseException as exc:
-            exit_stage(stage, exc)
-        for event in batch:
-            if isinstance(event, FilledEvent):
-                event.ack()
-            else:
-                await stream.ack(event)
+        parts = list(split_by_items(batch, max_events))
+        for i, part in enumerate(parts):
+            if not await _handle_batch(stream, stage, part, handle, membership):
+                if membership is not None:  # evicted: the rest is delivered again, too
+                    for rest in parts[i + 1 :]:
+                        membership.release(rest)
+                break
+
+
+async def _handle_batch(
+    stream: Any,
+    stage: str,
+    batch: Sequence[Any],
+    handle: BatchHandler,
+    membership: GroupMembership | None,
+) -> bool:
+    """Handle, settle and ack one batch; False if the worker turned out evicted (nothing acked)."""
+    try:
+        with tracked_writes(membership.checker() if membership is not None else None):
+            await handle(batch)
+            await settle()
+    except asyncio.CancelledError:
+        raise
+    except Evicted as exc:
+        log.warning("stage %s: %s (%d records, processed again after the rebalance)",
+                    stage, exc, len(batch))  # fmt: skip
+        if membership is not None:
+            membership.release(batch)
+        return False
+    except BaseException as exc:
+        exit_stage(stage, exc)
+    for event in batch:
+        if isinstance(event, FilledEvent):
+            event.ack()
+        else:
+            await stream.ack(event)
+    return True
+
+
+def split_by_items(batch: Sequence[Any], max_items: int) -> Iterator[Sequence[Any]]:
+    """Consecutive runs of ``batch`` of at most ``max_items`` items each (records, not events).
+
+    A record holding more is a run of its own. So ``STREAMAPP_BATCH_MAX_EVENTS`` bounds events.
+
+    Why: Faust's ``take`` counts records, and a packed record holds up to 256 KB of events. A
+    worker catching up took batches of 30,000-50,000 events (up to 26 MB of packed records, 2,000
+    events meant), and decoding one at once tripled its live Python objects for a moment.
+    """
+    start, items = 0, 0
+    for i, event in enumerate(batch):
+        n = item_count(_headers_of(event))
+        if items and items + n > max_items:
+            yield batch[start:i]
+            start, items = i, 0
+        items += n
+    if start < len(batch):
+        yield batch[start:]
+
+
+def _headers_of(event: Any) -> Any:
+    """A Faust event's record headers (a filled-in record's are its own)."""
+    message = getattr(event, "message", event)
+    return getattr(message, "headers", None)
 
 
 def unpack_all(events: Sequence[Any]) -> list[Item]:

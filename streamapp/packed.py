@@ -102,6 +102,21 @@ def is_packed(headers: Sequence[tuple[str, bytes]] | None) -> bool:
     return any(name == _ITEMS for name, _ in headers or ())
 
 
+def item_count(headers: Sequence[tuple[str, bytes]] | None) -> int:
+    """How many items a record with these headers holds, read without decoding it.
+
+    1 if not packed; a count that does not parse counts as 1 (the reader finds out when it
+    decodes the record).
+    """
+    for name, value in headers or ():
+        if name == _ITEMS:
+            try:
+                return max(1, int(value))
+            except ValueError:
+                return 1
+    return 1
+
+
 def unpack_message(msg: Any) -> list[Item]:
     """The items of one record (a Faust message or an aiokafka ``ConsumerRecord``), in order.
 

@@ -190,7 +190,7 @@ SETTINGS_SPEC: tuple[Variable, ...] = (
     ),
     Variable(
         "rocksdb_cache_mb",
-        "64",
+        "256",
         _positive_int,
         "block cache shared by all of a worker's tables, MB",
     ),

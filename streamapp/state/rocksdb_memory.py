@@ -11,6 +11,12 @@ and one write buffer manager (``STREAMAPP_ROCKSDB_WRITE_BUFFERS_MB``), which flu
 memtable when all of them together pass the budget. RocksDB's own memory is then bounded by the
 two settings whatever the partition count. The other options stay as in
 :data:`streamapp.state.tables.ROCKSDB_OPTIONS`.
+
+Sizing (1-worker drains of 1,000,000 benchmark events, then 30 s at 2,000 events/s; one run
+each): a 64 MB cache gave 4,308 events/s, 221 us of CPU per event, peak RSS 508 MB; 256 MB gave
+5,072 events/s, 193 us, 707 MB; 512 MB 4,815 events/s, 199 us, 1,049 MB. The profiles a batch
+reads are spread over every user, so a cache much smaller than the hot tables costs a block
+read and decompression per miss; 256 MB is the default.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Why: glibc gives each thread that contends for the heap an arena of its own, up to 8 x cores.
 A worker runs the event loop, Faust's and aiokafka's threads and RocksDB's flush and compaction
 threads; memory freed in one arena is not reused by another, so the resident size follows the
-peak of each arena rather than of the process. Measured on a 1-worker benchmark worker draining
-1,000,000 events (``benchmarks.profile_drain --no-spy``): peak RSS 849 and 1,398 MB in two runs
-with glibc's default, 561 MB with two arenas, at the same events/s (4,932 and 4,189 against
-4,763; runs vary by about 10 %).
+peak of each arena rather than of the process. Not cleanly measured on its own: 1-worker drains
+of 1,000,000 events (``benchmarks.profile_drain --no-spy``, shared 64 MB cache, before batches
+were capped in events) peaked at 849 and 1,398 MB with glibc's default, 561 MB with
+``MALLOC_ARENA_MAX=2`` in the environment and 1,154 MB with this cap, at about the same events/s.
 
 An operator's own ``MALLOC_ARENA_MAX`` wins (glibc read it at start); on a C library without
 ``mallopt`` (musl, macOS) nothing changes.

@@ -2,7 +2,8 @@
 
 Every table is changelog-backed (compacted topic), raw bytes in and out (the pure cores own the
 value formats), with RocksDB options sized for a 2-core machine that runs several workers: small
-write buffers and block cache per partition database instead of Faust's 64 MB x 3 and 2 GB.
+write buffers per partition database instead of Faust's 64 MB x 3, and one block cache and
+memtable budget for all of a worker's databases (:mod:`.rocksdb_memory`) instead of 2 GB each.
 
 Faust picks the changelog partition of a write from the *current event*. A batch from
 ``noack_take`` mixes partitions, so the stages process it per input partition inside
@@ -29,8 +30,6 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
     "write_buffer_size": 8 * MB,
     "max_write_buffer_number": 2,
     "target_file_size_base": 16 * MB,
-    "block_cache_size": 32 * MB,
-    "block_cache_compressed_size": 0,
     "max_open_files": 256,
 }
 
